@@ -190,3 +190,26 @@ def utterance_groups(utt_ids: np.ndarray, frames: np.ndarray) -> tuple[np.ndarra
     unique_ids, first = np.unique(sorted_ids, return_index=True)
     starts = np.append(first, len(sorted_ids)).astype(np.int64)
     return order, unique_ids, starts
+
+
+def iter_tables(data, batch_size: int = 16, *, progress: bool = False, desc: str | None = None):
+    """Yield a dataset's rows as ``pyarrow.Table`` batches of at most ``batch_size`` segments.
+
+    Works for a ``datasets.Dataset`` (memory-mapped batches, no Python objects), a
+    streaming ``IterableDataset`` (Arrow batches as they arrive) and a list of row dicts.
+    Memory stays bounded by one batch, whatever the size of the dataset.
+    """
+    from tqdm.auto import tqdm
+
+    if isinstance(data, (list, tuple)):
+        total = (len(data) + batch_size - 1) // batch_size
+        batches = (pa.Table.from_pylist(list(data[i : i + batch_size])) for i in range(0, len(data), batch_size))
+    else:
+        total = None
+        if hasattr(data, "__len__"):
+            try:
+                total = (len(data) + batch_size - 1) // batch_size
+            except TypeError:
+                total = None
+        batches = data.with_format("arrow").iter(batch_size=batch_size)
+    yield from tqdm(batches, total=total, desc=desc, unit="batch", disable=not progress, leave=False)

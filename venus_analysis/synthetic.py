@@ -365,7 +365,7 @@ def rows_to_table(rows: list[dict]) -> pa.Table:
 
 
 def _to_dataset(tables: list[pa.Table], split: str, fingerprint: str) -> datasets.Dataset:
-    table = pa.concat_tables(tables) if tables else schema.VENUS_FEATURES.arrow_schema.empty_table()
+    table = pa.concat_tables(tables)
     info = datasets.DatasetInfo(features=schema.VENUS_FEATURES, description="synthetic VENUS")
     # An explicit fingerprint spares datasets from hashing the whole table (seconds).
     return datasets.Dataset(
@@ -388,6 +388,8 @@ def generate(cfg: SyntheticConfig, progress: bool = True) -> tuple[datasets.Data
     weights = np.array([c["weight"] for c in channels])
     while n_assigned < cfg.n_segments:
         k = min(int(rng.integers(1, 5)), cfg.n_segments - n_assigned)
+        if not videos and cfg.n_segments > 1:
+            k = min(k, cfg.n_segments - 1)  # at least two videos, so both splits can exist
         ch = int(rng.choice(n_channels, p=weights / weights.sum()))
         topic = channels[ch]["main_topic"] if rng.random() < 0.7 else text.TOPIC_NAMES[rng.integers(len(text.TOPIC_NAMES))]
         episode = sum(v["channel"] == ch for v in videos) + 1
@@ -422,7 +424,10 @@ def generate(cfg: SyntheticConfig, progress: bool = True) -> tuple[datasets.Data
     for s in schema.SPLITS:
         if batch[s]:
             tables[s].append(rows_to_table(batch[s]))
-    dsd = datasets.DatasetDict({s: _to_dataset(tables[s], s, f"venus-synth-{cfg.key()}-{s}") for s in schema.SPLITS})
+    # A split with no video (one segment, or test_fraction=0) is left out, not written empty.
+    dsd = datasets.DatasetDict(
+        {s: _to_dataset(tables[s], s, f"venus-synth-{cfg.key()}-{s}") for s in schema.SPLITS if tables[s]}
+    )
     return dsd, truth
 
 

@@ -1,0 +1,44 @@
+# venus-mars: two commands for a fresh clone.
+#   make demo   set up .venv, install the package, run `venus-mars demo`
+#   make test   set up .venv with the dev extras, run the whole test suite (and the notebooks)
+# Other targets: make setup, make bench, make clean.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch is installed first, on its own: a plain or ranged torch requirement pulls a CUDA
+# build of several GB, while the CPU build below installs in seconds where it lies on disk.
+# Elsewhere, install the torch you want into $(VENV) first (see the README) or override:
+#   make test TORCH_SPEC="torch==2.5.1"
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.venus-mars-installed
+
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	@$(BIN)/python -c "import torch" 2>/dev/null && echo "torch already in $(VENV)" \
+		|| $(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet -e ".[dev]"
+	@touch $@
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/venus-mars demo
+
+test: $(STAMP)
+	VENUS_MARS_FAST=1 $(BIN)/python -m pytest tests notebooks --nbmake -p no:cacheprovider
+
+bench: $(STAMP)
+	$(BIN)/python bench/extract.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

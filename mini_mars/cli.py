@@ -1,0 +1,143 @@
+"""The one command-line entry point, ``venus-mars``.
+
+It sits on top of both layers (``venus_analysis`` for data, ``mini_mars`` for the model),
+so it lives here and never inside ``venus_analysis``. Subcommands::
+
+    venus-mars demo                         the main job on the built-in synthetic VENUS
+    venus-mars data synth --out DIR         write a synthetic VENUS dataset (train/test)
+    venus-mars data validate SOURCE         check every row; exit 0 clean, 1 problems, 2 unreadable
+    venus-mars data info SOURCE             a summary table (segments, utterances, words, ...)
+
+SOURCE is ``synthetic``, a Hub name such as ``winston1214/VENUS-1K``, or a local folder or
+parquet file (see ``venus_analysis.loading.load_venus``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE = 0, 1, 2
+
+
+def _add_synth_args(p: argparse.ArgumentParser) -> None:
+    from venus_analysis.synthetic import SyntheticConfig
+
+    d = SyntheticConfig()
+    p.add_argument("--segments", type=int, default=d.n_segments, help=f"segments to generate (default {d.n_segments})")
+    p.add_argument("--seconds", type=float, default=d.seconds, help=f"seconds per segment (default {d.seconds:g}; 600 = real VENUS)")
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed (default 0)")
+
+
+def _load(source: str, split: str | None, args) -> object:
+    """Load a source for the data commands, the synthetic one with the CLI's knobs."""
+    from venus_analysis.loading import load_venus
+
+    kwargs = {}
+    if source == "synthetic":
+        kwargs = {"n_segments": args.segments, "seconds": args.seconds, "seed": args.seed}
+    return load_venus(source, split=split, on_error="ignore", **kwargs)
+
+
+def cmd_demo(args) -> int:
+    """Generate the synthetic VENUS (or reuse the cache), validate it, print its summary."""
+    from venus_analysis.summary import format_summary, summarize
+    from venus_analysis.synthetic import generate_venus
+    from venus_analysis.validation import validate
+
+    t0 = time.perf_counter()
+    print(f"venus-mars demo: synthetic VENUS, {args.segments} segments x {args.seconds:g} s, seed {args.seed}")
+    data = generate_venus(args.segments, args.seconds, args.seed, progress=True)
+    t1 = time.perf_counter()
+    report = validate(data, progress=True)
+    t2 = time.perf_counter()
+    print(f"\ngenerated or loaded in {t1 - t0:.1f} s; validated in {t2 - t1:.1f} s: "
+          + ("no problems" if report.ok else f"{len(report.problems)} problems"))  # fmt: skip
+    if not report.ok:
+        print(report.format(max_lines=20))
+    print()
+    print(format_summary(summarize(data)))
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+def cmd_data_synth(args) -> int:
+    """Write a synthetic VENUS dataset (train/test) and its planted truth to a folder."""
+    from venus_analysis.summary import format_summary, summarize
+    from venus_analysis.synthetic import SyntheticConfig, generate, save_synthetic
+
+    cfg = SyntheticConfig(n_segments=args.segments, seconds=args.seconds, seed=args.seed)
+    data, truth = generate(cfg, progress=True)
+    out = save_synthetic(data, truth, args.out)
+    print(f"wrote {out} (load it with load_venus({str(out)!r}))")
+    print(format_summary(summarize(data)))
+    return EXIT_OK
+
+
+def cmd_data_validate(args) -> int:
+    """Validate every row of a source; print the report; exit 0, 1 or 2."""
+    from venus_analysis.validation import validate
+
+    try:
+        data = _load(args.source, args.split, args)
+    except Exception as err:  # anything that stops us reading the source at all
+        print(f"cannot read {args.source!r}: {err}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    report = validate(data, progress=True)
+    print(report.format(max_lines=args.max_lines))
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+def cmd_data_info(args) -> int:
+    """Print the summary table of a source."""
+    from venus_analysis.summary import format_summary, summarize
+
+    try:
+        data = _load(args.source, args.split, args)
+    except Exception as err:
+        print(f"cannot read {args.source!r}: {err}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    print(format_summary(summarize(data, args.split, progress=True)))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse tree of ``venus-mars``."""
+    parser = argparse.ArgumentParser(
+        prog="venus-mars",
+        description="Learn and analyse nonverbal communication in conversation (VENUS data, mini MARS).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the main job on the built-in synthetic VENUS")
+    _add_synth_args(demo)
+    demo.set_defaults(func=cmd_demo)
+
+    data = sub.add_parser("data", help="make, check and summarise VENUS-format data")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    synth = data_sub.add_parser("synth", help="write a synthetic VENUS dataset to a folder")
+    synth.add_argument("--out", required=True, help="folder to write (replaced atomically)")
+    _add_synth_args(synth)
+    synth.set_defaults(func=cmd_data_synth)
+    for name, func, helptext in (
+        ("validate", cmd_data_validate, "check every row; exit 0 clean, 1 problems found, 2 unreadable"),
+        ("info", cmd_data_info, "print a summary table"),
+    ):
+        p = data_sub.add_parser(name, help=helptext)
+        p.add_argument("source", help="'synthetic', a Hub name (winston1214/VENUS-1K) or a local folder/parquet file")
+        p.add_argument("--split", default=None, help="one split (train/test); default all")
+        if name == "validate":
+            p.add_argument("--max-lines", type=int, default=50, help="problems to print (default 50)")
+        _add_synth_args(p)
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``venus-mars``; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -252,3 +252,15 @@ def test_hand_to_chin_really_reaches_the_chin():
     idle = key_poses()["idle"]
     idle_joints = kinematics.forward_kinematics(idle)
     assert np.linalg.norm(idle_joints[J["right_middle1"]] - chin) > 0.3
+
+
+def test_the_data_card_describes_every_planted_rule():
+    from pathlib import Path
+
+    card = (Path(__file__).resolve().parents[1] / "data_cards" / "synthetic_venus.md").read_text()
+    for rule in rules.CUE_RULES:
+        row = next((ln for ln in card.splitlines() if f"`{rule.name}`" in ln), None)
+        assert row is not None, f"{rule.name} missing from the card"
+        assert ", ".join(rule.triggers) in row and f"| {rule.probability} |" in row
+    for prompt in rules.AMBIGUOUS_PROMPTS[:3]:
+        assert prompt in card

@@ -348,14 +348,12 @@ def _more(count: int, noun: str = "entries") -> str:
 
 def _floats(values) -> tuple[np.ndarray, np.ndarray]:
     """Numbers to float64 (NaN where an entry is not a number) and a mask of non-numbers."""
-    arr = np.asarray(values, dtype=object) if len(values) == 0 else None
-    if arr is None:
-        try:
-            arr = np.asarray(values)
-        except (TypeError, ValueError):  # ragged nesting
-            arr = np.empty(0)
-        if arr.ndim == 1 and len(arr) == len(values) and arr.dtype.kind in "iuf":
-            return arr.astype(np.float64), np.zeros(len(arr), dtype=bool)
+    try:
+        arr = np.asarray(values)
+    except (TypeError, ValueError):  # ragged nesting
+        arr = None
+    if arr is not None and arr.ndim == 1 and arr.dtype.kind in "iuf":
+        return arr.astype(np.float64), np.zeros(len(arr), dtype=bool)
     out = np.full(len(values), np.nan)
     bad = np.zeros(len(values), dtype=bool)
     for i, v in enumerate(values):
@@ -514,7 +512,7 @@ def _check_conversation(conv, out: _Collector) -> _ConversationInfo | None:
         if not isinstance(text, str):
             out.add("wrong_type", f"{name}.text", f"is {_type_name(text)}; expected a string", keys[pos])
 
-    starts, ends, valid = _check_times(conv["start_time"], conv["end_time"], keys, name, "the utterance", out)
+    starts, ends, valid = _check_times(conv["start_time"], conv["end_time"], keys, name, out)
     for pos, words in enumerate(conv["words"]):
         interval = (starts[pos], ends[pos]) if valid[pos] else None
         _check_words(words, keys[pos], interval, out)
@@ -532,7 +530,7 @@ def _check_conversation(conv, out: _Collector) -> _ConversationInfo | None:
     )
 
 
-def _check_times(start_values, end_values, keys, prefix: str, what: str, out: _Collector, utterance=None):
+def _check_times(start_values, end_values, keys, prefix: str, out: _Collector, utterance=None):
     """Start/end checks for parallel time lists (utterances or words).
 
     Reports one problem per kind: per utterance when ``utterance`` is None (``keys`` name
@@ -560,7 +558,7 @@ def _check_times(start_values, end_values, keys, prefix: str, what: str, out: _C
         hits = np.flatnonzero(mask)
         if utterance is None:
             for i in hits:
-                out.add(kind, f"{prefix}.{sub}", f"{what} {message(i)}", keys[i])
+                out.add(kind, f"{prefix}.{sub}", message(i), keys[i])
         elif len(hits):
             i = hits[0]
             out.add(kind, f"{prefix}.{sub}", f"word {i} ({keys[i]!r}) {message(i)}{_more(len(hits), 'words')}", utterance)
@@ -591,7 +589,7 @@ def _check_words(words, key, interval, out: _Collector) -> None:
     if not_str:
         out.add("wrong_type", f"{name}.word",
                 f"word {not_str[0]} is {_type_name(texts[not_str[0]])}; expected a string{_more(len(not_str), 'words')}", key)
-    starts, ends, valid = _check_times(words["start_time"], words["end_time"], texts, name, "", out, utterance=key)
+    starts, ends, valid = _check_times(words["start_time"], words["end_time"], texts, name, out, utterance=key)
     if len(starts) > 1:
         order_bad = np.flatnonzero(np.diff(starts) < 0)
         if len(order_bad):
@@ -697,7 +695,8 @@ def _entry_finite(track, frames) -> np.ndarray:
             except (pa.ArrowException, TypeError, ValueError):
                 return np.ones(len(frames), bool)  # unreadable entries are reported already
     offsets = feats.offsets.to_numpy()
-    flat = feats.values.cast(pa.float32()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+    offsets = offsets - offsets[0]
+    flat = feats.flatten().cast(pa.float32()).fill_null(np.nan).to_numpy(zero_copy_only=False)
     bad = np.concatenate([[0], np.cumsum(~np.isfinite(flat))])
     return (bad[offsets[1:]] - bad[offsets[:-1]]) == 0
 
@@ -852,8 +851,9 @@ def clean_row(row: dict, problems: list[Problem]) -> tuple[dict | None, SkipReco
     for p in problems:
         if p.scope == "utterance":
             bad_utts.setdefault(p.utterance_id, p.kind)
-    conv = _py(row[schema.CONVERSATION]) if not isinstance(row[schema.CONVERSATION], pa.StructScalar) \
-        else row[schema.CONVERSATION].as_py()
+    conv = row[schema.CONVERSATION]
+    if isinstance(conv, pa.Scalar):
+        conv = conv.as_py()
     keys = [utterance_key(r) for r in conv["utterance_id"]]
     keep_conv = np.array([k not in bad_utts for k in keys], dtype=bool)
     for key, keep in zip(keys, keep_conv):

@@ -207,7 +207,10 @@ def smooth_utterances(x, lengths) -> np.ndarray:
         # One call over these utterances back to back: a frame at least w//2 frames from
         # both ends of its utterance only sees its own utterance, so it comes out right (the
         # edge mode only changes the array's own ends, which are replaced below anyway).
-        out[rows] = savgol_filter(x[rows], w, order, axis=0, mode="nearest")
+        if rows.all():  # the usual case: skip two copies of the whole array
+            out = savgol_filter(x, w, order, axis=0, mode="nearest").astype(out.dtype, copy=False)
+        else:
+            out[rows] = savgol_filter(x[rows], w, order, axis=0, mode="nearest")
         # The w//2 frames at each end of an utterance: scipy's default mode="interp" fits a
         # polynomial of degree `order` to the first (last) w frames and evaluates it there.
         # That fit is linear in the frames, so savgol_coeffs(pos=p) gives its weights for

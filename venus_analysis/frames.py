@@ -169,7 +169,9 @@ def read_track(track) -> FrameTrack:
     values = values.slice(offsets[0], offsets[-1] - offsets[0]) if len(offsets) else values[:0]
     if not pa.types.is_floating(values.type):
         values = pc.cast(values, pa.float32())
-    flat = values.fill_null(np.nan).to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    if values.null_count:  # fill_null copies the buffer even when there is nothing to fill
+        values = values.fill_null(np.nan)
+    flat = values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
     features = None
     if len(lengths) == 0:
         features = np.zeros((0, 0), dtype=np.float32)

@@ -1,0 +1,73 @@
+"""Static plotly figures of one conversation: who speaks when, and what the features do.
+
+These are the tour's first looks at a row; the animated skeleton and face views, and the
+conversation browser widget, build on them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from . import schema
+
+SPEAKER_COLORS = ("#1f77b4", "#ff7f0e")
+
+
+def turn_timeline(row: dict, max_seconds: float | None = None) -> go.Figure:
+    """Both speakers' utterances as bars on a time axis; hover shows each utterance's text.
+
+    ``row`` is one VENUS row (a dict as ``datasets`` returns it). ``max_seconds`` limits the
+    view to the first seconds of the segment.
+    """
+    conv = row[schema.CONVERSATION]
+    fig = go.Figure()
+    for spk in (0, 1):
+        idx = [i for i, s in enumerate(conv["speaker"]) if s == spk]
+        starts = np.array([conv["start_time"][i] for i in idx])
+        ends = np.array([conv["end_time"][i] for i in idx])
+        fig.add_trace(
+            go.Bar(
+                x=ends - starts, base=starts, y=[f"speaker {spk}"] * len(idx), orientation="h",
+                marker_color=SPEAKER_COLORS[spk], name=f"speaker {spk}",
+                customdata=[[conv["utterance_id"][i], conv["text"][i][:120]] for i in idx],
+                hovertemplate="utterance %{customdata[0]}<br>%{base:.1f}-%{x:.1f} s<br>%{customdata[1]}<extra></extra>",
+            )  # fmt: skip
+        )
+    fig.update_layout(
+        title=f"Turns of video {row['video_id']}, segment {row['segment_id']}",
+        xaxis_title="seconds from the segment start", barmode="overlay", height=260,
+        margin=dict(l=10, r=10, t=50, b=40), showlegend=False,
+    )  # fmt: skip
+    if max_seconds is not None:
+        fig.update_xaxes(range=[0, max_seconds])
+    return fig
+
+
+def feature_traces(
+    frames: np.ndarray,
+    series: dict[str, np.ndarray],
+    words: dict | None = None,
+    title: str = "",
+) -> go.Figure:
+    """Lines of a few per-frame quantities over time, with the utterance's words on top.
+
+    ``frames`` are frame indices (25 fps); ``series`` maps a label to one value per frame;
+    ``words`` is the utterance's ``{"word", "start_time", "end_time"}`` dict.
+    """
+    t = np.asarray(frames) / schema.FPS
+    fig = go.Figure()
+    for label, values in series.items():
+        fig.add_trace(go.Scatter(x=t, y=np.asarray(values), mode="lines", name=label))
+    if words:
+        lo = min(float(np.min(v)) for v in series.values())
+        fig.add_trace(
+            go.Scatter(
+                x=words["start_time"], y=[lo] * len(words["word"]), mode="markers+text",
+                text=words["word"], textposition="bottom center", marker=dict(size=5, color="grey"),
+                name="words", hoverinfo="text",
+            )  # fmt: skip
+        )
+    fig.update_layout(title=title, xaxis_title="seconds from the segment start", height=320,
+                      margin=dict(l=10, r=10, t=50, b=40))  # fmt: skip
+    return fig

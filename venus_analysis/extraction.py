@@ -21,7 +21,8 @@ Rows can be given as
 
 Arrow rows are much faster: their feature buffers become numpy arrays without ever being
 turned into Python floats (see ``frames.read_track``). Nothing here loops over frames in
-Python; the loops are over utterances.
+Python; the loops are over utterances. All utterances of a segment are gathered and
+smoothed together, and each utterance's arrays are views into those segment arrays.
 
 Face and body tracks of an utterance can store different frames (the active-speaker
 detector misses a run of one but not the other), so the two are aligned on the frames they
@@ -57,6 +58,10 @@ class UtteranceArrays:
     with ``full=True``. After windowing (``iter_utterances(window=...)``) the arrays have the
     window's length, ``mask`` marks the real frames, padded ``frames`` are -1 and ``n_cut``
     counts the frames the window cut off the end.
+
+    The arrays of one segment's utterances are views into shared per-segment arrays (no
+    copy per utterance): to keep a few utterances of many segments, keep ``face.copy()``
+    etc., or the whole segments stay in memory.
     """
 
     utterance_id: int
@@ -188,9 +193,10 @@ def smooth_utterances(x, lengths) -> np.ndarray:
     """Smooth every utterance of a concatenated ``(N, ...)`` array on its own.
 
     ``lengths`` gives the utterances' frame counts in order (they sum to ``N``). The result
-    equals :func:`smooth_track` applied to each utterance (to float rounding), but costs one
-    scipy call per distinct window (two at most) instead of one per utterance: a single
-    ``savgol_filter`` call has about 1 ms of fixed cost, more than smoothing 200 frames.
+    equals :func:`smooth_track` on each utterance (to float rounding; a test checks it), but
+    is computed for all utterances at once: one ``savgol_filter`` call costs ~1 ms of fixed
+    overhead, more than smoothing a whole utterance, and scipy.ndimage filters an ``(N, D)``
+    array along axis 0 slowly. The weights are scipy's own (``savgol_coeffs``).
     """
     x = np.asarray(x)
     lengths = np.asarray(lengths, dtype=np.int64)
@@ -199,29 +205,35 @@ def smooth_utterances(x, lengths) -> np.ndarray:
     ends = np.cumsum(lengths)
     starts = ends - lengths
     windows = np.array([schema.savgol_window_for(int(n)) for n in lengths], dtype=np.int64)
+    # Per frame: its utterance's window, and how many frames of the utterance lie before/after it.
+    frame_window = np.repeat(windows, lengths)
+    before = np.arange(len(x)) - np.repeat(starts, lengths)
+    after = np.repeat(lengths, lengths) - 1 - before
     out = x.astype(_float_dtype(x), copy=True)  # utterances under 3 frames stay as they are
     order = schema.SAVGOL_POLYORDER
     for w in np.unique(windows[windows > 0]).tolist():
+        half = w // 2
+        # Frames at least `half` from both ends of their utterance get the central weights:
+        # row i of `central` is the weighted sum of frames i .. i+w-1, i.e. frame i+half smoothed.
+        weights = savgol_coeffs(w, order, use="dot").astype(out.dtype)
+        m = len(x) - w + 1
+        central = np.multiply(x[:m], weights[0], dtype=out.dtype)
+        term = np.empty_like(central)  # reused: big temporaries are slow to allocate
+        for j in range(1, w):
+            central += np.multiply(x[j : j + m], weights[j], out=term)
+        inner = np.flatnonzero((frame_window == w) & (before >= half) & (after >= half))
+        out[inner] = central[inner - half]
+        # The `half` frames at each end: scipy's default mode="interp" fits a polynomial of
+        # degree `order` to the first (last) w frames and evaluates it there. That fit is
+        # linear in the frames, so savgol_coeffs(pos=p) gives its weights for frame p.
         chosen = windows == w
-        rows = np.repeat(chosen, lengths)  # the frames of the utterances using this window
-        # One call over these utterances back to back: a frame at least w//2 frames from
-        # both ends of its utterance only sees its own utterance, so it comes out right (the
-        # edge mode only changes the array's own ends, which are replaced below anyway).
-        if rows.all():  # the usual case: skip two copies of the whole array
-            out = savgol_filter(x, w, order, axis=0, mode="nearest").astype(out.dtype, copy=False)
-        else:
-            out[rows] = savgol_filter(x[rows], w, order, axis=0, mode="nearest")
-        # The w//2 frames at each end of an utterance: scipy's default mode="interp" fits a
-        # polynomial of degree `order` to the first (last) w frames and evaluates it there.
-        # That fit is linear in the frames, so savgol_coeffs(pos=p) gives its weights for
-        # frame p; applying them to all utterances at once avoids ~10 ms of lstsq per call.
         k = np.arange(w)[:, None]
         heads = x[starts[chosen][None, :] + k]  # (w, U, ...) first w frames of each utterance
         tails = x[ends[chosen][None, :] - w + k]  # (w, U, ...) last w frames
-        for p in range(w // 2):
-            weights = savgol_coeffs(w, order, pos=p, use="dot")  # weights of frames 0..w-1
-            out[starts[chosen] + p] = np.tensordot(weights, heads, axes=1)
-            out[ends[chosen] - w + (w - 1 - p)] = np.tensordot(weights[::-1], tails, axes=1)
+        for p in range(half):
+            edge = savgol_coeffs(w, order, pos=p, use="dot")  # weights of frames 0..w-1
+            out[starts[chosen] + p] = np.tensordot(edge, heads, axes=1)
+            out[ends[chosen] - 1 - p] = np.tensordot(edge[::-1], tails, axes=1)
     return out
 
 
@@ -437,10 +449,12 @@ def _read_track(row: _Row, name: str) -> FrameTrack:
     except (ValueError, TypeError, KeyError, AttributeError, pa.ArrowException) as err:
         raise row.error(name, f"cannot be read as utt_id/frame/features lists ({err})") from None
     if track.issues:
-        shown = "; ".join(f"{name}.{i.field} entry {i.position}: {i.message}" for i in track.issues[:3])
-        more = f" (and {len(track.issues) - 3} more)" if len(track.issues) > 3 else ""
+        first = track.issues[0]
+        more = f" ({len(track.issues) - 1} more problems in this track)" if len(track.issues) > 1 else ""
         raise row.error(
-            name, f"{shown}{more}; expected integer utt_id, frame '<index>_...' and a list of floats per entry"
+            f"{name}.{first.field}",
+            f"entry {first.position}: {first.message}{more}; expected integer utt_id, "
+            "frame '<index>_...' and a list of floats per entry",
         )
     expected = "156 or 153" if name == schema.FACE else str(schema.BODY_DIM)
     if track.features is None:  # ragged: entries of different lengths
@@ -471,6 +485,21 @@ def _check_body(row: _Row, track: FrameTrack) -> None:
         )
 
 
+def _pair_keys(face_ids, face_frames, body_ids, body_frames):
+    """One int64 per (utterance id, frame) pair, ordered like the pairs, for both tracks."""
+    ids, frames = np.concatenate([face_ids, body_ids]), np.concatenate([face_frames, body_frames])
+    if len(ids) == 0:
+        return face_ids.copy(), body_ids.copy()
+    span = int(frames.max()) - int(frames.min()) + 1
+    if (int(ids.max()) - int(ids.min()) + 1) * span < 2**62:  # Python ints: checked without overflow
+        key = (ids - ids.min()) * span + (frames - frames.min())
+    else:  # absurdly large ids or frames: dense ranks keep the key small
+        id_rank = np.unique(ids, return_inverse=True)[1].astype(np.int64)
+        frame_values, frame_rank = np.unique(frames, return_inverse=True)
+        key = id_rank * len(frame_values) + frame_rank
+    return key[: len(face_ids)], key[len(face_ids) :]
+
+
 def _align(face_ids, face_frames, body_ids, body_frames):
     """Match face and body entries that share an (utterance id, frame) pair.
 
@@ -479,16 +508,15 @@ def _align(face_ids, face_frames, body_ids, body_frames):
     ``face_unique[face_match]`` and ``body_unique[body_match]`` are the matched entries,
     sorted by (utterance id, frame).
     """
-    n_face = len(face_ids)
-    # One integer key per (id, frame) pair, made from dense ranks so it cannot overflow.
-    _, id_rank = np.unique(np.concatenate([face_ids, body_ids]), return_inverse=True)
-    frame_values, frame_rank = np.unique(np.concatenate([face_frames, body_frames]), return_inverse=True)
-    key = id_rank.astype(np.int64) * len(frame_values) + frame_rank
+    face_key, body_key = _pair_keys(face_ids, face_frames, body_ids, body_frames)
     # np.unique sorts stably, so return_index gives the first entry of each repeated pair.
-    face_keys, face_unique = np.unique(key[:n_face], return_index=True)
-    body_keys, body_unique = np.unique(key[n_face:], return_index=True)
-    _, face_match, body_match = np.intersect1d(face_keys, body_keys, assume_unique=True, return_indices=True)
-    return face_unique, body_unique, face_match, body_match
+    face_keys, face_unique = np.unique(face_key, return_index=True)
+    body_keys, body_unique = np.unique(body_key, return_index=True)
+    # Both key arrays are sorted and distinct: look each face key up among the body keys.
+    at = np.searchsorted(body_keys, face_keys)
+    found = at < len(body_keys)
+    found[found] = body_keys[at[found]] == face_keys[found]
+    return face_unique, body_unique, np.flatnonzero(found), at[found]
 
 
 def _counts(ids: np.ndarray) -> dict[int, int]:
@@ -556,15 +584,16 @@ def segment_utterances(row, *, smooth: bool = True, full: bool = False, skip_unk
     face_pos, body_pos, frames = face_pos[order], body_pos[order], frames[order]
 
     # Gather the needed columns of all aligned frames at once, then smooth per utterance.
-    # Face columns 0..55 hold expression, head rotation and jaw (0..52 in the legacy layout).
-    face_stop = layout.length if full else max(layout.jaw.stop, layout.expression.stop)
+    # Face columns up to the last one returned (0..55: expression, head rotation, jaw).
+    used = [s for s in (layout.expression, layout.head_rotation, layout.jaw) if s is not None]
+    face_stop = layout.length if full else max(s.stop for s in used)
     face_rows = face_feats[face_pos, :face_stop]
     body_rows = body_feats[body_pos] if full else body_feats[body_pos, schema.BODY_TOKEN_SLICE]
     if smooth:
         lengths = np.diff(starts)
         face_rows = smooth_utterances(face_rows, lengths).astype(np.float32, copy=False)
         body_rows = smooth_utterances(body_rows, lengths).astype(np.float32, copy=False)
-    face_tok = face_rows[:, layout.tokenizer_columns()]  # (N, 53) copy: expression + jaw
+    face_tok = np.concatenate([face_rows[:, layout.expression], face_rows[:, layout.jaw]], axis=1)  # (N, 53)
     body_tok = body_rows[:, schema.BODY_TOKEN_SLICE] if full else body_rows
 
     # Where each utterance's aligned frames sit in the gathered arrays.
@@ -572,19 +601,19 @@ def segment_utterances(row, *, smooth: bool = True, full: bool = False, skip_unk
 
     def arrays(uid: int, k: int | None) -> UtteranceArrays:
         a, b = where.get(uid, (0, 0))
-        # .copy(): an utterance kept on its own must not pin the whole segment's buffers.
+        # Views into the segment's arrays, no copies (see the note in UtteranceArrays).
         utt = UtteranceArrays(
             utterance_id=uid,
             speaker=conv.speaker[k] if k is not None else None,
-            frames=frames[a:b].copy(),
-            face=face_tok[a:b].copy(),
-            body=body_tok[a:b].copy(),
-            head_rotation=None if layout.head_rotation is None else face_rows[a:b, layout.head_rotation].copy(),
+            frames=frames[a:b],
+            face=face_tok[a:b],
+            body=body_tok[a:b],
+            head_rotation=None if layout.head_rotation is None else face_rows[a:b, layout.head_rotation],
             start_time=conv.start_time[k] if k is not None else None,
             end_time=conv.end_time[k] if k is not None else None,
             text=conv.text[k] if k is not None else None,
-            face_full=face_rows[a:b].copy() if full else None,
-            body_full=body_rows[a:b].copy() if full else None,
+            face_full=face_rows[a:b] if full else None,
+            body_full=body_rows[a:b] if full else None,
             video_id=r.video_id,
             segment_id=r.segment_id,
             in_conversation=k is not None,
@@ -619,7 +648,10 @@ def _rows(data) -> tuple[Iterator, int | None]:
         arrow = data.with_format("arrow", columns=columns)
         return arrow.iter(batch_size=1), len(data)
     if isinstance(data, datasets.IterableDataset):
-        return iter(data.with_format("arrow").iter(batch_size=1)), None
+        try:  # Arrow batches as they stream in
+            return iter(data.with_format("arrow").iter(batch_size=1)), None
+        except (AttributeError, ValueError):  # a datasets version without Arrow streaming
+            return iter(data), None
     if isinstance(data, (pa.Table, pa.RecordBatch)):
         return ((data, i) for i in range(data.num_rows)), data.num_rows
     total = len(data) if hasattr(data, "__len__") else None

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-_INT_PATTERN = r"^\s*[+-]?\d+\s*$"
+_INT_PATTERN = r"^\s*[+-]?\d{1,18}\s*$"  # at most 18 digits: always fits in int64
 
 
 @dataclass
@@ -67,11 +67,20 @@ def _parse_int_strings(arr: pa.Array, name: str, issues: list[TrackIssue]) -> np
     if pa.types.is_floating(arr.type):
         arr = pc.cast(arr, pa.string())
     arr = pc.cast(arr, pa.string())
+    # Fast path for the usual case (only digits), ~10x cheaper than the regex below: a plain
+    # Arrow cast. Anything else ("-3", " 7", or hex, which Arrow reads and int() does not)
+    # takes the regex path.
+    if arr.null_count == 0 and pc.all(pc.ascii_is_decimal(arr)).as_py():
+        try:
+            return pc.cast(arr, pa.int64()).to_numpy(zero_copy_only=False)
+        except pa.ArrowInvalid:
+            pass  # more than 18 digits: the regex below reports it
     ok = pc.fill_null(pc.match_substring_regex(arr, _INT_PATTERN), False)
     ok_np = ok.to_numpy(zero_copy_only=False)
     out = np.full(len(arr), -1, dtype=np.int64)
     if ok_np.any():
         good = pc.utf8_trim_whitespace(pc.filter(arr, ok))
+        good = pc.replace_substring_regex(good, r"^\+", "")  # int("+5") is 5; Arrow's cast rejects "+"
         out[ok_np] = pc.cast(good, pa.int64()).to_numpy(zero_copy_only=False)
     for pos in np.flatnonzero(~ok_np):
         value = arr[int(pos)].as_py()

@@ -51,9 +51,12 @@ from venus_analysis.validation import (
 logger = logging.getLogger(__name__)
 
 ON_ERROR = ("raise", "skip", "ignore")
+KNOWN_SPLITS = ("train", "validation", "test")
 HUB_PROBE_TIMEOUT_S = 5.0
-_HUB_NAME = re.compile(r"^[\w.-]+/[\w.-]+$")
-_MAP_ROWS = 16  # rows per batch in the Arrow maps (a real row holds ~20 MB of floats)
+_HUB_NAME = re.compile(r"^\w[\w.-]*/\w[\w.-]*$")
+# Rows per batch in the Arrow maps: a real row holds ~20 MB of floats. Streaming maps take
+# one row at a time, so memory stays flat and a bad row fails exactly when it is reached.
+_MAP_ROWS = 4
 _USE_INSTEAD = (
     "Use load_venus('synthetic') for the built-in synthetic VENUS, or a local copy: "
     "load_venus('/path/to/folder') with a save_to_disk folder or the Hub's parquet files."
@@ -102,7 +105,7 @@ def load_venus(
             f"unexpected keyword arguments {sorted(synthetic_kwargs)}: they are passed to the "
             "synthetic generator and only apply to source='synthetic'"
         )
-    data, name = _open(source, split, streaming, cache_dir, synthetic_kwargs)
+    data, name = _open(source, split, streaming, cache_dir, progress, synthetic_kwargs)
     data = type(data)({key: normalise(ds, f"{name} [{key}]") for key, ds in data.items()})
     report = None
     if validate and on_error != "ignore":
@@ -137,9 +140,9 @@ def normalise(data, source_name: str = "the data"):
     if target == features and data.features is not None:
         return data
     cast = partial(_cast_batch, features=target, source_name=source_name)
-    kwargs = dict(batched=True, with_indices=True, batch_size=_MAP_ROWS, features=target)
+    kwargs = dict(batched=True, with_indices=True, batch_size=1, features=target)
     if isinstance(data, datasets.Dataset):
-        kwargs["desc"] = f"Casting {source_name} to the VENUS features"
+        kwargs.update(batch_size=_MAP_ROWS, desc=f"Casting {source_name} to the VENUS features")
     return data.with_format("arrow").map(cast, **kwargs).with_format(None)
 
 
@@ -180,9 +183,12 @@ def save_venus(data, out_dir, *, overwrite: bool = False) -> Path:
 # ---------------------------------------------------------------------------------------
 # Opening sources: each returns a (Iterable)DatasetDict and a name for messages
 # ---------------------------------------------------------------------------------------
-def _open(source, split, streaming, cache_dir, synthetic_kwargs):
+def _open(source, split, streaming, cache_dir, progress, synthetic_kwargs):
     if isinstance(source, str) and source == "synthetic":
-        return _open_synthetic(split, streaming, synthetic_kwargs), "synthetic VENUS"
+        kwargs = {"progress": progress, **synthetic_kwargs}
+        if cache_dir is not None:
+            kwargs.setdefault("cache_dir", cache_dir)
+        return _open_synthetic(split, streaming, kwargs), "synthetic VENUS"
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"source must be 'synthetic', a Hub name or a path; got {type(source).__name__}")
     path = Path(source).expanduser()
@@ -215,6 +221,8 @@ def _open_synthetic(split, streaming, kwargs):
         from venus_analysis.synthetic import generate_venus
     except ImportError as err:
         raise VenusLoadError(f"the synthetic VENUS generator is not available ({err})") from err
+    if kwargs.pop("return_truth", False):
+        raise TypeError("load_venus returns data only; call synthetic.generate_venus(return_truth=True) for the truth")
     data = generate_venus(**kwargs)
     if isinstance(data, datasets.Dataset):
         data = datasets.DatasetDict({split or "train": data})
@@ -246,33 +254,36 @@ def _open_local(path: Path, split, streaming, cache_dir):
 
 
 def parquet_splits(path: Path) -> dict[str, list[str]]:
-    """Parquet files under ``path`` grouped by split, named as on the Hub or by file.
+    """Parquet files under ``path`` grouped by split, as the Hub names them.
 
-    ``train.parquet`` and ``data/train-00000-of-00001.parquet`` are split ``train``;
-    ``train/0000.parquet`` too (a numeric file name takes its folder's name). A single
-    file that names no split is ``train``.
+    A file belongs to split ``train``, ``validation`` or ``test`` when its name starts
+    with it (``train.parquet``, ``data/train-00000-of-00001.parquet``) or its folder is
+    named so (``train/0000.parquet``); any other parquet file is ``train``.
     """
     path = Path(path)
     if path.is_file():
         if path.suffix != ".parquet":
             raise VenusLoadError(f"{path}: expected a .parquet file or a folder; got a {path.suffix or 'plain'} file")
-        return {_split_name(path) or "train": [str(path)]}
-    found = sorted(p for p in path.rglob("*.parquet") if not any(part.startswith(".") for part in p.relative_to(path).parts))
+        return {_split_name(path): [str(path)]}
+    found = sorted(
+        p for p in path.rglob("*.parquet") if not any(part.startswith(".") for part in p.relative_to(path).parts)
+    )
     if not found:
         raise VenusLoadError(
             f"{path}: no parquet files and no save_to_disk folder (dataset_dict.json or state.json) here"
         )
     splits: dict[str, list[str]] = {}
     for file in found:
-        splits.setdefault(_split_name(file) or "train", []).append(str(file))
-    return splits
+        splits.setdefault(_split_name(file), []).append(str(file))
+    return dict(sorted(splits.items(), key=lambda kv: KNOWN_SPLITS.index(kv[0])))
 
 
-def _split_name(file: Path) -> str | None:
-    head = file.name.split(".")[0].split("-")[0]
-    if not head or head.isdigit():
-        head = file.parent.name
-    return head if head not in ("", "data") else None
+def _split_name(file: Path) -> str:
+    head = re.split(r"[-_.]", file.name)[0]
+    for name in (head, file.parent.name):
+        if name in KNOWN_SPLITS:
+            return name
+    return "train"
 
 
 def hub_offline() -> bool:
@@ -332,8 +343,8 @@ def _merge(found, canon, path: str, missing: list[str]):
         return canon  # an all-null column casts to anything
     if isinstance(canon, dict):
         if not isinstance(found, dict):
-            hint = " (a list of records; VENUS stores a dict of parallel lists)" if _is_list(found) else ""
-            raise VenusLoadError(f"{path} is {found}{hint}; expected {canon}")
+            what = "a list of records" if _is_list(found) else f"{found}"
+            raise VenusLoadError(f"{path} is {what}; expected a dict of parallel lists with fields {list(canon)}")
         merged = {}
         for key, sub in canon.items():
             if key in found:
@@ -344,11 +355,18 @@ def _merge(found, canon, path: str, missing: list[str]):
         return merged
     if _is_list(canon):
         if not _is_list(found):
-            raise VenusLoadError(f"{path} is {found}; expected a list ({canon})")
+            raise VenusLoadError(f"{path} is {_leaf(found)}; expected a list of {_leaf(canon)}")
         return datasets.List(_merge(found.feature, canon.feature, f"{path}[]", missing))
     if isinstance(found, (dict, list)) or _is_list(found):
-        raise VenusLoadError(f"{path} is {found}; expected a single value ({canon})")
+        raise VenusLoadError(f"{path} is a list or a dict; expected a single {_leaf(canon)}")
     return canon
+
+
+def _leaf(feature):
+    """The innermost type of a (nested) list feature, as text."""
+    while _is_list(feature):
+        feature = feature.feature
+    return feature.dtype if isinstance(feature, datasets.Value) else "a dict of fields"
 
 
 def _target_features(found: datasets.Features, source_name: str) -> datasets.Features:
@@ -382,54 +400,50 @@ def _cast_batch(table: pa.Table, indices, *, features: datasets.Features, source
 def _cast_error(table, indices, features, source_name, err) -> VenusLoadError:
     """Find the first column / nested field / row that does not cast, for the message."""
     for name, feature in features.items():
-        column = table.column(name).combine_chunks()
+        column = _fresh(table.column(name).combine_chunks())
         if _casts(column, feature):
             continue
-        field = _bad_field(column, feature, name)
+        path, leaf = _bad_field(column, feature, name)
         for i in range(table.num_rows):
-            if not _casts(column.slice(i, 1), feature):
+            one = _fresh(column.slice(i, 1))
+            if not _casts(one, feature):
                 video = table.column("video_id")[i].as_py() if "video_id" in table.column_names else None
                 return VenusLoadError(
-                    f"{source_name}: column {field!r} of row {indices[i]} (video {video}) cannot be "
-                    f"converted to the VENUS type {_leaf(feature)}: {_short_error(column.slice(i, 1), feature)}"
+                    f"{source_name}: {path!r} of row {indices[i]} (video {video}) cannot be converted "
+                    f"to the VENUS type {leaf}: {_cast_message(one, feature)}"
                 )
     return VenusLoadError(f"{source_name}: cannot cast to the VENUS features: {str(err)[:300]}")
 
 
+def _fresh(array: pa.Array) -> pa.Array:
+    """A copy with offset 0 (``StructArray.field`` ignores a slice's offset)."""
+    return array.take(pa.array(range(len(array)), type=pa.int64()))
+
+
+def _cast_message(array, feature) -> str:
+    """The first line of the cast error for ``array`` ('' when it casts)."""
+    try:
+        cast_array_to_feature(array, feature)
+    except Exception as err:  # any failure means "does not cast"; reported as text
+        return str(err).splitlines()[0][:300] or type(err).__name__
+    return ""
+
+
 def _casts(array, feature) -> bool:
-    try:
-        cast_array_to_feature(array, feature)
-    except Exception:  # any failure means "does not cast"; the message comes from _short_error
-        return False
-    return True
+    return not _cast_message(array, feature)
 
 
-def _short_error(array, feature) -> str:
-    try:
-        cast_array_to_feature(array, feature)
-    except Exception as err:  # reported as text, never re-raised
-        return str(err).splitlines()[0][:300]
-    return "unknown cast error"
-
-
-def _bad_field(array, feature, path: str) -> str:
-    """The deepest nested field of ``array`` that fails to cast (a dotted path)."""
+def _bad_field(array, feature, path: str):
+    """The deepest nested field of ``array`` that fails to cast: (dotted path, its type)."""
     if isinstance(feature, dict) and pa.types.is_struct(array.type):
         for key, sub in feature.items():
-            child = array.field(key) if array.type.get_field_index(key) >= 0 else None
-            if child is not None and not _casts(child, sub):
-                return _bad_field(child, sub, f"{path}.{key}")
+            if array.type.get_field_index(key) >= 0 and not _casts(array.field(key), sub):
+                return _bad_field(array.field(key), sub, f"{path}.{key}")
     if _is_list(feature) and (pa.types.is_list(array.type) or pa.types.is_large_list(array.type)):
         child = array.flatten()
         if not _casts(child, feature.feature):
             return _bad_field(child, feature.feature, path)
-    return path
-
-
-def _leaf(feature):
-    while _is_list(feature):
-        feature = feature.feature
-    return feature.dtype if isinstance(feature, datasets.Value) else feature
+    return path, feature.dtype if isinstance(feature, datasets.Value) else feature
 
 
 # ---------------------------------------------------------------------------------------
@@ -442,7 +456,7 @@ def _validate_splits(data, on_error: str, streaming: bool, progress: bool):
         wrapped = {
             split: ds.with_format("arrow").map(
                 partial(_lazy_check, split=split, on_error=on_error, report=report),
-                batched=True, with_indices=True, batch_size=_MAP_ROWS, features=ds.features,
+                batched=True, with_indices=True, batch_size=1, features=ds.features,
             ).with_format(None)
             for split, ds in data.items()
         }
@@ -474,7 +488,7 @@ def _skip_dataset(ds: datasets.Dataset, split: str, report: SkipReport, progress
     bad = {}
     for index, row in iter_rows(ds, progress=progress, desc=f"Validating {split}"):
         problems = row_problems(row, index, split)
-        _, record = clean_row(row, problems)
+        _, record = clean_row(row, problems, row_index=index, split=split)
         report.add(record, problems)
         if problems:
             bad[index] = problems
@@ -510,7 +524,7 @@ def _lazy_check(table: pa.Table, indices, *, split: str, on_error: str, report: 
         problems = row_problems(row, index, split)
         if problems and on_error == "raise":
             raise VenusValidationError(problems)
-        cleaned, record = clean_row(row, problems)
+        cleaned, record = clean_row(row, problems, row_index=index, split=split)
         if report is not None:
             report.add(record, problems)
         if record.changed:

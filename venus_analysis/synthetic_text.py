@@ -135,6 +135,9 @@ def make_sentence(rng: np.random.Generator, topic: str) -> Sentence:
             break
     words = text.split()
     words[0] = words[0][0].upper() + words[0][1:]
+    for i in range(len(words) - 1):  # "a amazing" -> "an amazing"
+        if words[i].lower() == "a" and words[i + 1][0].lower() in "aeiou":
+            words[i] += "n"
     return Sentence(words=words, sentiment=str(sentiment))
 
 

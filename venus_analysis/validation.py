@@ -36,6 +36,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from operator import itemgetter
 
 import numpy as np
@@ -313,13 +314,19 @@ def _py(value):
     return value.as_py() if isinstance(value, pa.Scalar) and not isinstance(value, pa.StructScalar) else value
 
 
+_INT64 = np.iinfo(np.int64)
+
+
 def _as_int(value) -> int | None:
-    """An id as int: ints, numpy ints and integer strings such as ``"12"``; else None."""
+    """An id as int: ints, numpy ints and integer strings such as ``"12"``; else None.
+
+    Values outside int64 count as not an id (the contract stores ids as int64).
+    """
     if isinstance(value, (bool, np.bool_)):
         return None
-    if isinstance(value, (int, np.integer)):
-        return int(value)
     if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        value = int(value)
+    if isinstance(value, (int, np.integer)) and _INT64.min <= value <= _INT64.max:
         return int(value)
     return None
 
@@ -389,14 +396,12 @@ class _Collector:
         self.problems: list[Problem] = []
 
     def add(self, kind: str, field: str, message: str, utterance_id=None, scope: str | None = None):
+        """Record a problem; its scope is "utterance" when it names one, else "row"."""
         if scope is None:
             scope = "row" if utterance_id is None else "utterance"
         self.problems.append(
             Problem(*self.context, field, message, utterance_id=utterance_id, kind=kind, scope=scope)
         )
-
-    def has_row_problem(self) -> bool:
-        return any(p.scope == "row" for p in self.problems)
 
 
 # ---------------------------------------------------------------------------------------
@@ -406,7 +411,6 @@ class _Collector:
 class _ConversationInfo:
     """What the track checks need from the conversation."""
 
-    keys: list  # utterance_key of each entry
     ids: set  # parsed integer ids
     timed_ids: np.ndarray  # unique ids whose start/end are valid ...
     starts: np.ndarray  # ... and their times
@@ -429,7 +433,7 @@ def validate_row(row: dict, row_index: int | None = None) -> list[Problem]:
     for column in schema.REQUIRED_COLUMNS:
         if column not in row:
             out.add("missing_column", column,
-                    f"the row has no column {column!r}; columns found: {sorted(row)}")
+                    f"the row has no column {column!r}; expected {schema.REQUIRED_COLUMNS}, found {sorted(row)}")
     _check_header(row, out)
     conv = _check_conversation(row[schema.CONVERSATION], out) if schema.CONVERSATION in row else None
     harmful = _check_harmful(row[schema.HARMFUL], conv, out) if schema.HARMFUL in row else set()
@@ -449,10 +453,10 @@ def _check_header(row, out: _Collector) -> None:
         out.add("wrong_type", "segment_id",
                 f"is {_py(row['segment_id'])!r}; expected an integer segment index")
     fps = _py(row.get("fps"))
-    if fps is not None:
-        if isinstance(fps, (bool, str)) or not isinstance(fps, (int, float, np.number)) or fps != schema.FPS:
-            out.add("unexpected_fps", "fps",
-                    f"is {fps!r}; every VENUS feature track is sampled at {schema.FPS} fps")
+    is_number = isinstance(fps, (int, float, np.number)) and not isinstance(fps, bool)
+    if fps is not None and not (is_number and fps == schema.FPS):
+        out.add("unexpected_fps", "fps",
+                f"is {fps!r}; expected {schema.FPS} (every VENUS feature track is sampled at {schema.FPS} fps)")
 
 
 def _check_conversation(conv, out: _Collector) -> _ConversationInfo | None:
@@ -507,7 +511,7 @@ def _check_conversation(conv, out: _Collector) -> _ConversationInfo | None:
     for pos, speaker in enumerate(conv["speaker"]):
         if _as_int(speaker) not in (0, 1) or isinstance(speaker, str):
             out.add("speaker_not_binary", f"{name}.speaker",
-                    f"is {speaker!r}; expected 0 or 1 (two speakers)", keys[pos])
+                    f"speaker is {speaker!r}; expected 0 or 1 (two speakers)", keys[pos])
     for pos, text in enumerate(conv["text"]):
         if not isinstance(text, str):
             out.add("wrong_type", f"{name}.text", f"is {_type_name(text)}; expected a string", keys[pos])
@@ -522,7 +526,6 @@ def _check_conversation(conv, out: _Collector) -> _ConversationInfo | None:
     timed_ids = np.array([i if i is not None else -1 for i in ids], dtype=np.int64)[timed]
     order = np.argsort(timed_ids)
     return _ConversationInfo(
-        keys=keys,
         ids=set(positions),
         timed_ids=timed_ids[order],
         starts=starts[timed][order],
@@ -530,38 +533,41 @@ def _check_conversation(conv, out: _Collector) -> _ConversationInfo | None:
     )
 
 
+_TIME_CHECKS = [  # (kind, field, message template); s/e: the times as floats, rs/re: as stored
+    ("wrong_type", "start_time", "start_time is {rs!r}; expected a number of seconds"),
+    ("wrong_type", "end_time", "end_time is {re!r}; expected a number of seconds"),
+    ("non_finite", "start_time", "start_time is {s}; expected a finite number of seconds"),
+    ("non_finite", "end_time", "end_time is {e}; expected a finite number of seconds"),
+    ("negative_time", "start_time", "starts at {s:.3f} s; expected >= 0 (seconds from the segment start)"),
+    ("negative_time", "end_time", "ends at {e:.3f} s; expected >= 0 (seconds from the segment start)"),
+    ("end_before_start", "end_time", "ends at {e:.3f} s, before its start {s:.3f} s; expected end >= start"),
+]
+
+
 def _check_times(start_values, end_values, keys, prefix: str, out: _Collector, utterance=None):
     """Start/end checks for parallel time lists (utterances or words).
 
-    Reports one problem per kind: per utterance when ``utterance`` is None (``keys`` name
-    each entry), else for the words of ``utterance``. Returns (starts, ends, valid mask).
+    Without ``utterance`` every entry is an utterance named by ``keys``, one problem each;
+    with it the entries are that utterance's words, one problem per kind (the first word,
+    and a count). Returns (starts, ends, valid mask).
     """
     starts, bad_s = _floats(start_values)
     ends, bad_e = _floats(end_values)
-    checks = [
-        ("wrong_type", "start_time", bad_s, lambda i: f"start_time is {start_values[i]!r}; expected a number of seconds"),
-        ("wrong_type", "end_time", bad_e, lambda i: f"end_time is {end_values[i]!r}; expected a number of seconds"),
-        ("non_finite", "start_time", ~bad_s & ~np.isfinite(starts), lambda i: f"start_time is {starts[i]}; expected a finite number of seconds"),
-        ("non_finite", "end_time", ~bad_e & ~np.isfinite(ends), lambda i: f"end_time is {ends[i]}; expected a finite number of seconds"),
-    ]
-    finite = np.isfinite(starts) & np.isfinite(ends)
-    checks += [
-        ("negative_time", "start_time", np.isfinite(starts) & (starts < 0),
-         lambda i: f"starts at {starts[i]:.3f} s; expected >= 0 (seconds from the segment start)"),
-        ("negative_time", "end_time", np.isfinite(ends) & (ends < 0) & ~(starts < 0),
-         lambda i: f"ends at {ends[i]:.3f} s; expected >= 0 (seconds from the segment start)"),
-        ("end_before_start", "end_time", finite & (ends < starts),
-         lambda i: f"ends at {ends[i]:.3f} s before it starts at {starts[i]:.3f} s; expected end >= start"),
-    ]
-    valid = finite & (starts >= 0) & (ends >= starts)
-    for kind, sub, mask, message in checks:
+    fin_s, fin_e = np.isfinite(starts), np.isfinite(ends)
+    masks = [
+        bad_s, bad_e, ~bad_s & ~fin_s, ~bad_e & ~fin_e,
+        fin_s & (starts < 0), fin_e & (ends < 0) & ~(starts < 0), fin_s & fin_e & (ends < starts),
+    ]  # fmt: skip
+    for (kind, sub, template), mask in zip(_TIME_CHECKS, masks):
         hits = np.flatnonzero(mask)
-        if utterance is None:
-            for i in hits:
-                out.add(kind, f"{prefix}.{sub}", message(i), keys[i])
-        elif len(hits):
-            i = hits[0]
-            out.add(kind, f"{prefix}.{sub}", f"word {i} ({keys[i]!r}) {message(i)}{_more(len(hits), 'words')}", utterance)
+        for i in hits if utterance is None else hits[:1]:
+            message = template.format(s=starts[i], e=ends[i], rs=start_values[i], re=end_values[i])
+            if utterance is None:
+                out.add(kind, f"{prefix}.{sub}", message, keys[i])
+            else:
+                message = f"word {i} ({keys[i]!r}) {message}{_more(len(hits), 'words')}"
+                out.add(kind, f"{prefix}.{sub}", message, utterance)
+    valid = fin_s & fin_e & (starts >= 0) & (ends >= starts)
     return starts, ends, valid
 
 
@@ -582,13 +588,15 @@ def _check_words(words, key, interval, out: _Collector) -> None:
     lengths = {sub: len(words[sub]) for sub in WORD_FIELDS}
     if len(set(lengths.values())) > 1:
         listed = ", ".join(f"{k} {n}" for k, n in lengths.items())
-        out.add("ragged_words", name, f"parallel lists have different lengths ({listed}); expected one entry per word", key)
+        out.add("ragged_words", name,
+                f"parallel lists have different lengths ({listed}); expected one entry per word", key)
         return
     texts = list(words["word"])
     not_str = [i for i, w in enumerate(texts) if not isinstance(w, str)]
     if not_str:
         out.add("wrong_type", f"{name}.word",
-                f"word {not_str[0]} is {_type_name(texts[not_str[0]])}; expected a string{_more(len(not_str), 'words')}", key)
+                f"word {not_str[0]} is {_type_name(texts[not_str[0]])}; expected a string"
+                f"{_more(len(not_str), 'words')}", key)
     starts, ends, valid = _check_times(words["start_time"], words["end_time"], texts, name, out, utterance=key)
     if len(starts) > 1:
         order_bad = np.flatnonzero(np.diff(starts) < 0)
@@ -640,7 +648,8 @@ def _check_track_shape(name: str, track, out: _Collector) -> bool:
         present = [f.name for f in track.type]
         missing = [k for k in TRACK_FIELDS if k not in present]
         for key in missing:
-            out.add("missing_field", f"{name}.{key}", f"is missing; the track has {present}, expected {list(TRACK_FIELDS)}")
+            out.add("missing_field", f"{name}.{key}",
+                    f"is missing; the track has {present}, expected {list(TRACK_FIELDS)}")
         if missing:
             return False
         feats = track.type.field("features").type
@@ -656,17 +665,20 @@ def _check_track_shape(name: str, track, out: _Collector) -> bool:
     ok = True
     for key in TRACK_FIELDS:
         if key not in track:
-            out.add("missing_field", f"{name}.{key}", f"is missing; the track has {sorted(track)}, expected {list(TRACK_FIELDS)}")
+            out.add("missing_field", f"{name}.{key}",
+                    f"is missing; the track has {sorted(track)}, expected {list(TRACK_FIELDS)}")
             ok = False
         elif not isinstance(track[key], _LIST_TYPES):
-            out.add("wrong_type", f"{name}.{key}", f"is {_type_name(track[key])}; expected a list with one entry per frame")
+            out.add("wrong_type", f"{name}.{key}",
+                    f"is {_type_name(track[key])}; expected a list with one entry per frame")
             ok = False
     if not ok:
         return False
     lengths = {key: len(track[key]) for key in TRACK_FIELDS}
     if len(set(lengths.values())) > 1:
         listed = ", ".join(f"{k} {n}" for k, n in lengths.items())
-        out.add("ragged_track", name, f"parallel lists have different lengths ({listed}); expected one entry per frame in each")
+        out.add("ragged_track", name,
+                f"parallel lists have different lengths ({listed}); expected one entry per frame in each")
         return False
     feats = track["features"]
     if isinstance(feats, list):  # look at one entry only: O(1), catches strings for floats
@@ -712,7 +724,8 @@ def _check_track(name: str, track, conv: _ConversationInfo | None, harmful: set[
     try:
         frames = read_track(track)
     except (KeyError, ValueError, TypeError, pa.ArrowException) as err:
-        out.add("wrong_type", name, f"cannot be read as a feature track ({err})")
+        out.add("wrong_type", name,
+                f"cannot be read as a feature track ({err}); expected lists utt_id, frame, features")
         return
     n = len(frames)
     ids, index = frames.utt_ids, frames.frames
@@ -732,7 +745,8 @@ def _check_track(name: str, track, conv: _ConversationInfo | None, harmful: set[
                 "expected '<index>_...' with an integer frame index", uid)
     for uid, pos, count in _groups(bad["features"] & utt_ok, ids):
         out.add("missing_features", f"{name}.features",
-                f"frame entry {pos} has no features (null or not numbers){_more(count)}; expected a list of floats", uid)
+                f"frame entry {pos} has no features (null or not numbers){_more(count)}; "
+                "expected a list of floats", uid)
 
     has_feats = ~bad["features"]
     accepted = list(FEATURE_LENGTHS[name])
@@ -743,7 +757,8 @@ def _check_track(name: str, track, conv: _ConversationInfo | None, harmful: set[
         return
     for uid, pos, count in _groups(bad_length & utt_ok, ids):
         out.add("feature_length", f"{name}.features",
-                f"frame entry {pos} has {frames.lengths[pos]} floats{_more(count)}; expected {_expected_lengths(name)}", uid)
+                f"frame entry {pos} has {frames.lengths[pos]} floats{_more(count)}; "
+                f"expected {_expected_lengths(name)}", uid)
     used, counts = np.unique(frames.lengths[has_feats & ~bad_length], return_counts=True)
     if len(used) > 1:
         listed = " and ".join(f"{c} entries with {u}" for u, c in zip(used, counts))
@@ -767,8 +782,8 @@ def _check_track(name: str, track, conv: _ConversationInfo | None, harmful: set[
     orphan = utt_ok & ~np.isin(ids, known)
     if orphan.any():
         out.add("orphan_frames", f"{name}.utt_id",
-                f"{int(orphan.sum())} frame entries belong to utterance ids {_short(np.unique(ids[orphan]))} "
-                f"that are neither in the conversation nor in {schema.HARMFUL}", scope="frames")
+                f"{int(orphan.sum())} frame entries belong to utterance ids {_short(np.unique(ids[orphan]))}; "
+                f"expected ids from the conversation or {schema.HARMFUL}", scope="frames")
     _check_frame_times(name, ids, index, frame_ok, conv, out)
 
 
@@ -824,21 +839,24 @@ def _take_track(track, keep: np.ndarray) -> dict:
     return {key: (_take(value, keep) if key in TRACK_FIELDS else value) for key, value in track.items()}
 
 
-def clean_row(row: dict, problems: list[Problem]) -> tuple[dict | None, SkipRecord]:
+def clean_row(
+    row: dict, problems: list[Problem], *, row_index: int | None = None, split: str | None = None
+) -> tuple[dict | None, SkipRecord]:
     """Remove what ``problems`` spoil; return ``(row or None, SkipRecord)``.
 
     A row-scope problem drops the row. Utterance-scope problems drop that utterance's
     conversation entry and its frames in both tracks; frame-scope problems (orphan frames,
     unreadable ``utt_id``) drop those entries. A row left without utterances is dropped
     (reason ``empty_after_cleaning``). Tracks keep their input form (lists stay lists,
-    Arrow struct scalars become dicts of Arrow arrays). Every removal is in the record.
+    Arrow struct scalars become dicts of Arrow arrays). Every removal is in the record,
+    which takes the row's index and split from the problems (or from the arguments).
     """
     head = problems[0] if problems else None
     record = SkipRecord(
-        row_index=head.row_index if head else None,
-        video_id=head.video_id if head else _py(row.get("video_id")),
-        segment_id=head.segment_id if head else _py(row.get("segment_id")),
-        split=head.split if head else None,
+        row_index=head.row_index if head else row_index,
+        video_id=_py(row.get("video_id")) if isinstance(row, Mapping) else None,
+        segment_id=_py(row.get("segment_id")) if isinstance(row, Mapping) else None,
+        split=head.split if head else split,
     )
     if not problems:
         return row, record
@@ -897,7 +915,7 @@ def clean_row(row: dict, problems: list[Problem]) -> tuple[dict | None, SkipReco
 # ---------------------------------------------------------------------------------------
 # Whole datasets
 # ---------------------------------------------------------------------------------------
-_BATCH_ROWS = 16  # rows per Arrow batch when reading a dataset (a real row is ~20 MB)
+_BATCH_ROWS = 16  # rows per Arrow batch when reading a memory-mapped Dataset (zero-copy)
 _SMALL_COLUMNS = ("video_id", "segment_id", schema.CONVERSATION, schema.HARMFUL, "fps")
 
 
@@ -914,50 +932,46 @@ def arrow_row(table: pa.Table, i: int) -> dict:
     return row
 
 
-def iter_rows(data, *, progress: bool = False, max_rows: int | None = None, desc: str = "Validating"):
-    """Yield ``(index, row)`` from a Dataset, IterableDataset or list of rows.
-
-    ``datasets`` sources are read in Arrow batches (see :func:`arrow_row`), so a row's
-    frames never become Python objects.
-    """
+def _rows_of(data):
+    """The rows of a Dataset / IterableDataset (via Arrow batches) or of a list."""
     import datasets
 
-    total = None
+    if isinstance(data, (list, tuple)):
+        yield from data
+        return
     if isinstance(data, datasets.Dataset):
-        total = len(data)
-        batches = data.with_format("arrow").iter(batch_size=_BATCH_ROWS)
+        batch_size = _BATCH_ROWS
     elif isinstance(data, datasets.IterableDataset):
-        batches = data.with_format("arrow").iter(batch_size=_BATCH_ROWS)
-    elif isinstance(data, (list, tuple)):
-        total = len(data)
-        batches = None
+        batch_size = 1  # decoded, not memory-mapped: hold one row at a time
     else:
         raise TypeError(
             f"cannot read VENUS rows from {type(data).__name__}; expected a datasets Dataset, "
             "IterableDataset, DatasetDict or a list of row dicts (validate_row checks one row)"
         )
+    for table in data.with_format("arrow").iter(batch_size=batch_size):
+        for i in range(table.num_rows):
+            yield arrow_row(table, i)
+
+
+def iter_rows(data, *, progress: bool = False, max_rows: int | None = None, desc: str = "Validating"):
+    """Yield ``(index, row)`` from a Dataset, IterableDataset or list of rows.
+
+    ``datasets`` sources are read in Arrow batches (see :func:`arrow_row`), so a row's
+    frames never become Python objects. ``max_rows`` stops early; ``progress`` shows a bar.
+    """
+    total = len(data) if hasattr(data, "__len__") and not isinstance(data, Mapping) else None
     if max_rows is not None:
         total = max_rows if total is None else min(total, max_rows)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+    rows = enumerate(islice(_rows_of(data), max_rows))
+    if not progress:
+        yield from rows
+        return
+    from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, desc=desc, unit="row")
-    try:
-        index = 0
-        rows = ((r,) for r in data) if batches is None else batches
-        for batch in rows:
-            n = 1 if batches is None else batch.num_rows
-            for i in range(n):
-                if max_rows is not None and index >= max_rows:
-                    return
-                yield index, (batch[0] if batches is None else arrow_row(batch, i))
-                index += 1
-                if bar is not None:
-                    bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
+    with tqdm(total=total, desc=desc, unit="row") as bar:
+        for item in rows:
+            yield item
+            bar.update(1)
 
 
 def splits_of(source) -> list[tuple[str | None, object]]:

@@ -1,0 +1,58 @@
+"""The `venus-mars` command: demo, data synth / validate / info, and their exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from mini_mars.cli import EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE, main
+from tests.factories import make_row, rows_to_dataset
+
+SMALL = ["--segments", "3", "--seconds", "30", "--seed", "1"]
+
+
+def test_demo_prints_a_clean_summary(capsys):
+    assert main(["demo", *SMALL]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "no problems" in out
+    for header in ("segments", "utterances", "words", "face frames", "speech min", "train", "test", "total"):
+        assert header in out
+
+
+def test_synth_then_validate_and_info(tmp_path, capsys):
+    out_dir = tmp_path / "synth"
+    assert main(["data", "synth", "--out", str(out_dir), *SMALL]) == EXIT_OK
+    assert (out_dir / "synthetic_truth.json").exists()
+    assert json.loads((out_dir / "synthetic_truth.json").read_text())["config"]["n_segments"] == 3
+    assert main(["data", "validate", str(out_dir)]) == EXIT_OK
+    capsys.readouterr()
+    assert main(["data", "info", str(out_dir), "--split", "train"]) == EXIT_OK
+    table = capsys.readouterr().out
+    assert "train" in table and "utterances" in table
+
+
+def test_validate_reports_problems_with_exit_1(tmp_path, capsys):
+    bad = make_row()
+    bad["conversation"]["end_time"][1] = bad["conversation"]["start_time"][1] - 1.0
+    path = tmp_path / "bad.parquet"
+    pq.write_table(rows_to_dataset([bad, make_row(seed=2, segment_id=1)]).data.table, path)
+    assert main(["data", "validate", str(path)]) == EXIT_PROBLEMS
+    out = capsys.readouterr().out
+    assert "abcDEF12345" in out and "end_time" in out
+
+
+@pytest.mark.parametrize("source", ["/no/such/folder", "winston1214/VENUS-1K"])
+def test_unreadable_sources_exit_2(source, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["data", "validate", source]) == EXIT_UNREADABLE
+    assert main(["data", "info", source]) == EXIT_UNREADABLE
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_bad_arguments_exit_with_usage(capsys):
+    with pytest.raises(SystemExit) as err:
+        main(["data", "synth"])  # --out is required
+    assert err.value.code == 2
+    assert "--out" in capsys.readouterr().err

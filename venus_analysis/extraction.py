@@ -32,6 +32,7 @@ utterance ids left out.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -189,6 +190,35 @@ def smooth_track(x, n_frames: int | None = None) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def _weights(window: int, pos: int | None) -> np.ndarray:
+    """Savitzky-Golay weights (scipy's) giving the smoothed value at ``pos`` (None: the centre).
+
+    Cached: computing them costs a least-squares solve, ~0.1 ms, on every call otherwise.
+    """
+    weights = savgol_coeffs(window, schema.SAVGOL_POLYORDER, pos=pos, use="dot")
+    weights.flags.writeable = False  # shared by every caller
+    return weights
+
+
+def _central_into(out: np.ndarray, x: np.ndarray, weights: np.ndarray, where: np.ndarray, block: int = 512):
+    """``out[i] = sum_j weights[j] * x[i - h + j]`` (``h = len(weights) // 2``) where ``where[i]``.
+
+    Works through the frames in blocks so the temporaries stay small: big fresh arrays cost
+    more to allocate (page faults) than this arithmetic.
+    """
+    w, half = len(weights), len(weights) // 2
+    acc = np.empty((block,) + x.shape[1:], out.dtype)
+    term = np.empty_like(acc)
+    for s in range(half, len(x) - half, block):  # frames s .. e-1 have `half` neighbours each side
+        e = min(s + block, len(x) - half)
+        a, t = acc[: e - s], term[: e - s]
+        np.multiply(x[s - half : e - half], weights[0], out=a)
+        for j in range(1, w):
+            a += np.multiply(x[s - half + j : e - half + j], weights[j], out=t)
+        np.copyto(out[s:e], a, where=where[s:e].reshape((-1,) + (1,) * (x.ndim - 1)))
+
+
 def smooth_utterances(x, lengths) -> np.ndarray:
     """Smooth every utterance of a concatenated ``(N, ...)`` array on its own.
 
@@ -209,29 +239,24 @@ def smooth_utterances(x, lengths) -> np.ndarray:
     frame_window = np.repeat(windows, lengths)
     before = np.arange(len(x)) - np.repeat(starts, lengths)
     after = np.repeat(lengths, lengths) - 1 - before
-    out = x.astype(_float_dtype(x), copy=True)  # utterances under 3 frames stay as they are
-    order = schema.SAVGOL_POLYORDER
+    dtype = _float_dtype(x)
+    # Every frame is written below, except those of utterances too short to smooth.
+    out = np.empty(x.shape, dtype) if (windows > 0).all() else x.astype(dtype, copy=True)
     for w in np.unique(windows[windows > 0]).tolist():
         half = w // 2
-        # Frames at least `half` from both ends of their utterance get the central weights:
-        # row i of `central` is the weighted sum of frames i .. i+w-1, i.e. frame i+half smoothed.
-        weights = savgol_coeffs(w, order, use="dot").astype(out.dtype)
-        m = len(x) - w + 1
-        central = np.multiply(x[:m], weights[0], dtype=out.dtype)
-        term = np.empty_like(central)  # reused: big temporaries are slow to allocate
-        for j in range(1, w):
-            central += np.multiply(x[j : j + m], weights[j], out=term)
-        inner = np.flatnonzero((frame_window == w) & (before >= half) & (after >= half))
-        out[inner] = central[inner - half]
+        # Frames at least `half` from both ends of their utterance: the central weights,
+        # exactly what savgol_filter convolves with.
+        inner = (frame_window == w) & (before >= half) & (after >= half)
+        _central_into(out, x, _weights(w, None).astype(dtype), inner)
         # The `half` frames at each end: scipy's default mode="interp" fits a polynomial of
-        # degree `order` to the first (last) w frames and evaluates it there. That fit is
+        # degree 2 to the first (last) w frames and evaluates it there. That fit is
         # linear in the frames, so savgol_coeffs(pos=p) gives its weights for frame p.
         chosen = windows == w
         k = np.arange(w)[:, None]
         heads = x[starts[chosen][None, :] + k]  # (w, U, ...) first w frames of each utterance
         tails = x[ends[chosen][None, :] - w + k]  # (w, U, ...) last w frames
         for p in range(half):
-            edge = savgol_coeffs(w, order, pos=p, use="dot")  # weights of frames 0..w-1
+            edge = _weights(w, p)  # weights of frames 0..w-1
             out[starts[chosen] + p] = np.tensordot(edge, heads, axes=1)
             out[ends[chosen] - 1 - p] = np.tensordot(edge[::-1], tails, axes=1)
     return out
@@ -587,6 +612,8 @@ def segment_utterances(row, *, smooth: bool = True, full: bool = False, skip_unk
     # Face columns up to the last one returned (0..55: expression, head rotation, jaw).
     used = [s for s in (layout.expression, layout.head_rotation, layout.jaw) if s is not None]
     face_stop = layout.length if full else max(s.stop for s in used)
+    # (Gathering also makes contiguous copies, which smooth faster than views of the Arrow
+    # buffers, and leaves the results independent of the row's memory.)
     face_rows = face_feats[face_pos, :face_stop]
     body_rows = body_feats[body_pos] if full else body_feats[body_pos, schema.BODY_TOKEN_SLICE]
     if smooth:

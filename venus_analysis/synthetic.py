@@ -39,7 +39,7 @@ from . import synthetic_motion as motion
 from . import synthetic_rules as rules
 from . import synthetic_text as text
 
-GENERATOR_VERSION = 2  # bump when the output for a given seed changes
+GENERATOR_VERSION = 3  # bump when the output for a given seed changes
 FPS = schema.FPS
 TRUTH_FILE = "synthetic_truth.json"
 

@@ -95,10 +95,10 @@ _NEGATIVE_FRAMES = [
 # Openers and insertions that carry the planted triggers, by sentiment.
 _OPENERS = {
     "neutral": [("Yeah,", 0.10), ("Right,", 0.04), ("Well,", 0.10), ("I think", 0.10),
-                ("Hmm,", 0.03), ("Maybe", 0.04), ("Perhaps", 0.02), ("Dunno,", 0.02)],
+                ("Hmm,", 0.03), ("Maybe", 0.04), ("Perhaps", 0.04), ("Dunno,", 0.03)],
     "positive": [("Yeah,", 0.20), ("Haha,", 0.18), ("Exactly,", 0.08), ("Absolutely,", 0.05),
                  ("I think", 0.08), ("Sure,", 0.05)],
-    "negative": [("No,", 0.12), ("Well,", 0.08), ("I think", 0.06), ("Whatever,", 0.04)],
+    "negative": [("No,", 0.12), ("Well,", 0.08), ("I think", 0.06), ("Whatever,", 0.06)],
 }  # fmt: skip
 _EMPHASIS = ["really", "very", "totally", "incredibly"]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import datasets
 import numpy as np
@@ -233,22 +232,16 @@ def _as_table(row) -> pa.Table:
     return pa.table(columns)
 
 
-def test_a_real_sized_row_validates_fast():
+def test_a_real_sized_row_validates_and_cleans():
+    # Speed is measured by bench/validate.py; here only the results on a real-sized row.
     row = big_row()
     assert len(row[FACE]["utt_id"]) == 15_000
-    arrow = arrow_row(_as_table(row), 0)
-    validate_row(arrow)  # warm up
-    t0 = time.perf_counter()
-    problems = validate_row(arrow, 0)
-    elapsed = time.perf_counter() - t0
-    assert problems == [] and elapsed < 1.0, elapsed
-    # one NaN: the check names its utterance, and cleaning stays fast
+    assert validate_row(arrow_row(_as_table(row), 0), 0) == []
+    # one NaN: the check names its utterance, and cleaning removes exactly that utterance
     flat = np.zeros(15_000 * schema.BODY_DIM, dtype=np.float32)
     flat[schema.BODY_DIM * 800 + 5] = np.nan  # frame entry 800 = utterance 1
     row[BODY]["features"] = pa.ListArray.from_arrays(row[BODY]["features"].offsets, pa.array(flat))
-    t0 = time.perf_counter()
     problems = validate_row(row, 0)
     cleaned, record = clean_row(row, problems)
-    assert time.perf_counter() - t0 < 1.0
     assert [p.kind for p in problems] == ["non_finite"] and problems[0].utterance_id == 1
     assert record.frames == {"non_finite": 1500} and validate_row(cleaned) == []

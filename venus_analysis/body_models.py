@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import motion_features, schema
+from . import schema
 
 SMPLX_URL = "https://smpl-x.is.tue.mpg.de"
 FLAME_URL = "https://flame.is.tue.mpg.de"
@@ -289,9 +289,13 @@ def check_model_folder(
                 f"prefer the .npz download from {SMPLX_URL if model_type == 'smplx' else FLAME_URL}"
             )
         else:
-            where = f"{npz} (or {pkl.name})"
             if folder == root and not sub.exists():
-                where += f"; there is no {model_type}/ subfolder in {root} either"
+                where = (
+                    f"{sub / npz.name} (or {pkl.name}); {root} has no {model_type}/ subfolder, and no "
+                    f"{npz.name} / {pkl.name} of its own"
+                )
+            else:
+                where = f"{npz} (or {pkl.name} in the same folder)"
             hints = []
             others = _candidates(folder, model_type)
             if others:
@@ -465,6 +469,8 @@ class SmplxBody:
 
     def _run(self, body, face, head_rotation, want_vertices: bool, center: bool):
         import torch
+
+        from . import motion_features  # the same pose rules as the package's own skeleton
 
         body = np.asarray(body)
         rot = motion_features.local_rotations(body, face, head_rotation).astype(np.float32)

@@ -19,7 +19,7 @@ from venus_analysis.synthetic import SyntheticConfig, generate
 J = schema.JOINT_INDEX
 FPS = schema.FPS
 ARM_CUES = ("hand_to_chin", "beat", "air_quotes", "crossed_arms", "open_arms", "shrug")
-SEED = int(os.environ.get("VENUS_MF_TEST_SEED", 5))  # the margins below hold for seeds 0-9
+SEED = int(os.environ.get("VENUS_MF_TEST_SEED", 5))  # the margins below hold for seeds 0-14
 
 
 # ---------------------------------------------------------------------------------------
@@ -28,7 +28,7 @@ SEED = int(os.environ.get("VENUS_MF_TEST_SEED", 5))  # the margins below hold fo
 @pytest.fixture(scope="module")
 def frames_table():
     """Per-frame features of every utterance, with masks of the planted cue events."""
-    dsd, truth = generate(SyntheticConfig(n_segments=8, seconds=60, seed=SEED), progress=False)
+    dsd, truth = generate(SyntheticConfig(n_segments=10, seconds=60, seed=SEED), progress=False)
     events = defaultdict(list)
     for e in truth.events:
         events[(e["video_id"], e["segment_id"], e["utterance_id"])].append(e)
@@ -44,6 +44,7 @@ def frames_table():
                 rot = mf.local_rotations(u.body, u.face, u.head_rotation)
                 joints = kinematics.forward_kinematics(rot)
                 h2f = mf.hand_to_face_distance(joints, rot)
+                parts["utterance"].append(np.full(len(f), len(parts["utterance"])))
                 parts["h2f"].append(h2f)
                 parts["wrist"].append(mf.wrist_height(joints))
                 parts["speed"].append(mf.hand_speed(joints, frames=f))
@@ -64,11 +65,16 @@ def frames_table():
                     # "near": inside or within half a second of an event (envelopes ramp, filters ring)
                     near = ((f >= s - 12) & (f < e_ + 12)).any(axis=0) if mine else np.zeros(len(f), bool)
                     parts[cue + "_near"].append(near)
-                for e in evs:
-                    if e["cue"] == "hand_to_chin" and e["strength"] >= 0.93:
-                        k = np.flatnonzero(f == (e["start_frame"] + e["end_frame"]) // 2)
-                        if len(k):
-                            strong_chin.append(h2f[k[0], 1])
+                for e in evs:  # strong hand_to_chin events that no other arm gesture overlaps
+                    if e["cue"] != "hand_to_chin" or e["strength"] < 0.93:
+                        continue
+                    if any(o["cue"] in ARM_CUES and o is not e and o["start_frame"] < e["end_frame"]
+                           and o["end_frame"] > e["start_frame"] for o in evs):  # fmt: skip
+                        continue
+                    middle = (e["start_frame"] + e["end_frame"]) // 2
+                    k = np.abs(f - middle) <= 2  # the middle frames (one may be a gap)
+                    if k.any():
+                        strong_chin.append(np.median(h2f[k, 1]))
     table = {k: np.concatenate(v) for k, v in parts.items()}
     table["idle_arms"] = ~np.logical_or.reduce([table[c + "_near"] for c in ARM_CUES])
     table["strong_chin"] = np.array(strong_chin)
@@ -95,7 +101,7 @@ def test_shake_energy_is_yaw_inside_head_shakes(frames_table):
 
 def test_hand_reaches_the_chin_in_strong_hand_to_chin_events(frames_table):
     t = frames_table
-    assert len(t["strong_chin"]) >= 3
+    assert len(t["strong_chin"]) >= 2
     assert t["strong_chin"].max() < 0.10  # right knuckles within 10 cm of the chin
     idle = t["h2f"][t["idle_arms"]]
     assert idle.shape[0] > 1000
@@ -114,7 +120,15 @@ def test_right_hand_is_faster_during_beats(frames_table):
     t = frames_table
     beat = t["beat"] & ~np.logical_or.reduce([t[c + "_near"] for c in ARM_CUES if c != "beat"])
     assert beat.sum() > 50
-    assert t["speed"][beat, 1].mean() > 2.5 * t["speed"][t["idle_arms"], 1].mean()
+    assert t["speed"][beat, 1].mean() > 2 * t["speed"][t["idle_arms"], 1].mean()
+    # Within the same utterance (same speaker, same estimator jitter) the contrast is sharper.
+    ratios = []
+    for u in np.unique(t["utterance"][beat]):
+        mine = t["utterance"] == u
+        if (mine & t["idle_arms"]).sum() >= 10:
+            ratios.append(t["speed"][mine & beat, 1].mean() / t["speed"][mine & t["idle_arms"], 1].mean())
+    assert len(ratios) >= 3
+    assert np.median(ratios) > 3
 
 
 def test_fingers_curl_during_air_quotes(frames_table):

@@ -181,7 +181,8 @@ def _npz_headers(path: Path) -> dict[str, tuple[tuple, np.dtype]]:
                     continue
                 with zf.open(member) as fp:
                     version = np.lib.format.read_magic(fp)
-                    reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                    fmt = np.lib.format
+                    reader = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
                     shape, _, dtype = reader(fp)
                 out[member[: -len(".npy")]] = (tuple(shape), dtype)
     except (zipfile.BadZipFile, ValueError, OSError) as err:
@@ -240,6 +241,7 @@ def _candidates(folder: Path, model_type: str) -> list[str]:
         for p in folder.iterdir()
         if p.is_file() and p.suffix.lower() in (".npz", ".pkl")
         and (prefix in p.name.lower() or p.name.lower().endswith("_model.pkl"))
+        and p.name not in (FLAME_EMBEDDING, FLAME_CONTOUR_EMBEDDING)
     )
 
 
@@ -303,6 +305,7 @@ def check_model_folder(
                     f"found {others}: smplx looks for exactly {npz.name} / {pkl.name} (upper case"
                     + (", renamed from FLAME's generic/male/female_model.pkl" if model_type == "flame" else "")
                     + ")"
+                    + (", or pass the path of the model file itself" if model_type == "smplx" else "")
                 )
                 other_genders = [g for g in GENDERS if g != gender and any(
                     n in (_file_name(model_type, g, "npz"), _file_name(model_type, g, "pkl")) for n in others)]
@@ -378,11 +381,20 @@ class _NumericCopy:
         return False
 
 
+_LOAD_ERRORS = (AssertionError, ValueError, KeyError, AttributeError, IndexError, TypeError, RuntimeError,
+                OSError, ImportError)  # fmt: skip
+
+
 def _load_error(files: ModelFiles, err: Exception) -> BodyModelError:
+    hint = "The file may be damaged or of another model or version."
+    if isinstance(err, ImportError) and "chumpy" in str(err):
+        hint = (
+            "This .pkl was saved with chumpy objects, so unpickling it needs the 'chumpy' package; "
+            "an .npz model file avoids that."
+        )
     return BodyModelError(
         f"smplx could not build a {files.model_type.upper()} model from {files.model_file}: "
-        f"{type(err).__name__}: {err}. The file may be damaged or of another model or version.\n"
-        f"{expected_layout(files.model_type)}"
+        f"{type(err).__name__}: {err}. {hint}\n{expected_layout(files.model_type)}"
     )
 
 
@@ -403,9 +415,15 @@ def _fit(values: np.ndarray | None, n: int, width: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 # SMPL-X
 # ---------------------------------------------------------------------------------------
+def _hand_joints(side: str) -> np.ndarray:
+    """Skeleton indices of one hand's 15 finger joints, in SMPL-X order."""
+    names = [f"{side}_{finger}{k}" for finger in schema.FINGERS for k in (1, 2, 3)]
+    return np.array([schema.JOINT_INDEX[n] for n in names])
+
+
+# Where smplx's arguments sit in our (55, 3) local rotations (SMPL-X joint order).
 _BODY21 = np.array([schema.JOINT_INDEX[n] for n in schema.BODY_JOINT_ORDER])
-_LEFT_HAND = np.array([j for n, j in schema.JOINT_INDEX.items() if n.startswith("left_") and n[5:-1] in schema.FINGERS])
-_RIGHT_HAND = np.array([j for n, j in schema.JOINT_INDEX.items() if n.startswith("right_") and n[6:-1] in schema.FINGERS])
+_LEFT_HAND, _RIGHT_HAND = _hand_joints("left"), _hand_joints("right")
 
 
 class SmplxBody:
@@ -459,7 +477,7 @@ class SmplxBody:
                     flat_hand_mean=flat_hand_mean, use_face_contour=use_face_contour,
                     num_betas=num_betas, num_expression_coeffs=num_expression_coeffs, **creates,
                 )  # fmt: skip
-            except (AssertionError, ValueError, KeyError, AttributeError, IndexError, TypeError, RuntimeError, OSError) as err:
+            except _LOAD_ERRORS as err:
                 raise _load_error(self.files, err) from err
         self.model = model.to(self.device).eval()
         self.faces = np.asarray(model.faces, dtype=np.int64)  # (F, 3) triangles
@@ -504,7 +522,9 @@ class SmplxBody:
         v = (np.concatenate(verts) if verts else empty) if want_vertices else None
         return j, v
 
-    def joints(self, body, face=None, head_rotation=None, *, all_joints: bool = False, center: bool = True) -> np.ndarray:
+    def joints(
+        self, body, face=None, head_rotation=None, *, all_joints: bool = False, center: bool = True
+    ) -> np.ndarray:
         """(T, 55, 3) SMPL-X joint positions in ``schema.JOINT_NAMES`` order (metres).
 
         ``all_joints=True`` returns every point smplx computes (55 joints, then points picked
@@ -568,7 +588,7 @@ class FlameFace:
                     str(Path(model_file).parent), ext=self.files.ext, gender=gender,
                     num_betas=num_betas, num_expression_coeffs=num_expression_coeffs, **creates,
                 )  # fmt: skip
-            except (AssertionError, ValueError, KeyError, AttributeError, IndexError, TypeError, RuntimeError, OSError) as err:
+            except _LOAD_ERRORS as err:
                 raise _load_error(self.files, err) from err
         self.model = model.to(self.device).eval()
         self.faces = np.asarray(model.faces, dtype=np.int64)
@@ -582,7 +602,8 @@ class FlameFace:
             raise ValueError(f"a face track is (frames, columns); got shape {face.shape}")
         width = face.shape[1]
         if width == schema.FACE_TOKEN_DIM:
-            expression, jaw, shape, head = face[:, schema.FACE_TOKEN_EXPRESSION], face[:, schema.FACE_TOKEN_JAW], None, None
+            expression, jaw = face[:, schema.FACE_TOKEN_EXPRESSION], face[:, schema.FACE_TOKEN_JAW]
+            shape = head = None
         else:
             try:
                 lay = schema.face_layout_for(width)

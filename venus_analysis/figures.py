@@ -71,3 +71,30 @@ def feature_traces(
     fig.update_layout(title=title, xaxis_title="seconds from the segment start", height=320,
                       margin=dict(l=10, r=10, t=50, b=40))  # fmt: skip
     return fig
+
+
+def expression_heatmap(times: np.ndarray, expression: np.ndarray) -> go.Heatmap:
+    """A heatmap trace of expression coefficients over time: x = seconds, y = coefficient.
+
+    ``expression`` is (T, K) (K = 50 FLAME coefficients); red is positive, blue negative,
+    white zero. Values are rounded to 3 decimals to keep the figure small.
+    """
+    expression = np.asarray(expression, dtype=np.float64)
+    return go.Heatmap(
+        x=np.round(np.asarray(times, dtype=np.float64), 3), y=np.arange(expression.shape[1]),
+        z=np.round(expression.T, 3).astype(np.float32), colorscale="RdBu", reversescale=True, zmid=0,
+        name="expression", hovertemplate="t %{x:.2f} s<br>coefficient %{y}<br>%{z:.3f}<extra></extra>",
+    )  # fmt: skip
+
+
+def expression_strip(frames: np.ndarray, expression: np.ndarray, title: str = "") -> go.Figure:
+    """The expression coefficients of one utterance as a heat strip (frames x coefficients).
+
+    ``frames`` are frame indices (25 fps); ``expression`` is (T, 50), e.g. ``utt.face[:, :50]``
+    (``schema.FACE_TOKEN_EXPRESSION``). Look for bands: a smile or a frown moves several
+    coefficients together for a second or two.
+    """
+    fig = go.Figure(expression_heatmap(np.asarray(frames) / schema.FPS, expression))
+    fig.update_layout(title=title, xaxis_title="seconds from the segment start", yaxis_title="coefficient",
+                      height=320, margin=dict(l=10, r=10, t=50, b=40))  # fmt: skip
+    return fig

@@ -251,7 +251,7 @@ def finger_curl(body) -> np.ndarray:
 
     Each finger joint's bend is the angle of its local rotation (the norm of its
     axis-angle); the mean over the hand's 15 joints is 0 for the pose the parameters are
-    relative to and grows as the fingers curl (a fist is about 1 rad). Finger joints bend
+    relative to and grows as the fingers curl (towards 1 rad for a fist). Finger joints bend
     mostly by flexion, so this follows flexion; sideways spread counts too. Accepts 179 or
     117 columns. Note: SMPL-X hand poses may be stored relative to a mean, relaxed hand
     (smplx's ``flat_hand_mean=False``); then 0 is that relaxed hand, not a flat one.
@@ -359,7 +359,7 @@ def nod_shake_energy(
 # Face
 # ---------------------------------------------------------------------------------------
 def jaw_opening(face) -> np.ndarray:
-    """(T,) how far the jaw is open, radians (0 = closed, about 0.2-0.3 = wide open).
+    """(T,) how far the jaw is open, radians (0 = closed, a few tenths when wide open).
 
     The angle by which the jaw's rotation tips the jaw's forward (z) axis downward, from the
     face track's jaw axis-angle (53, 153 or 156 columns). For a pure rotation about the

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import numpy as np
 import pytest
@@ -253,10 +252,7 @@ def test_matplotlib_fallback_makes_jshtml_with_frames():
     assert "<img" in animation.to_jshtml(anim)
 
 
-def test_build_time_is_loosely_bounded():
-    body = _body(500)
-    animation.skeleton_figure(body[:10])  # warm up plotly's validators
-    start = time.perf_counter()
-    fig = animation.skeleton_figure(body, words=_words())
-    assert time.perf_counter() - start < 5.0  # bench/animation.py measures it properly
+def test_a_long_utterance_is_decimated_to_max_frames():
+    # Build time is measured by bench/animation.py, not here.
+    fig = animation.skeleton_figure(_body(500), words=_words())
     assert len(fig.frames) == animation.MAX_FRAMES

@@ -471,25 +471,9 @@ def _check_conversation(conv, out: _Collector) -> _ConversationInfo | None:
         out.add("wrong_type", name, f"is {_type_name(conv)}{hint}; expected a dict of parallel "
                 f"lists ({', '.join(CONVERSATION_FIELDS)})")
         return None
-    shape_ok = True
-    for key in CONVERSATION_FIELDS:
-        if key not in conv:
-            out.add("missing_field", f"{name}.{key}",
-                    f"is missing; the conversation has {sorted(conv)}, expected {list(CONVERSATION_FIELDS)}")
-            shape_ok = False
-        elif not isinstance(conv[key], _LIST_TYPES):
-            out.add("wrong_type", f"{name}.{key}",
-                    f"is {_type_name(conv[key])}; expected a list with one entry per utterance")
-            shape_ok = False
-    if not shape_ok:
+    if not _check_parallel_lists(conv, name, CONVERSATION_FIELDS, "conversation", "utterance", "ragged_conversation", out):
         return None
-    lengths = {key: len(conv[key]) for key in CONVERSATION_FIELDS}
-    if len(set(lengths.values())) > 1:
-        listed = ", ".join(f"{k} {n}" for k, n in lengths.items())
-        out.add("ragged_conversation", name,
-                f"parallel lists have different lengths ({listed}); expected one entry per utterance in each")
-        return None
-    if lengths["utterance_id"] == 0:
+    if len(conv["utterance_id"]) == 0:
         out.add("empty_conversation", name, "has no utterances; expected at least one")
         return None
 
@@ -542,6 +526,29 @@ _TIME_CHECKS = [  # (kind, field, message template); s/e: the times as floats, r
     ("negative_time", "end_time", "ends at {e:.3f} s; expected >= 0 (seconds from the segment start)"),
     ("end_before_start", "end_time", "ends at {e:.3f} s, before its start {s:.3f} s; expected end >= start"),
 ]
+
+
+def _check_parallel_lists(value, name: str, fields, what: str, entry: str, ragged_kind: str, out) -> bool:
+    """Check a dict of parallel lists: every field present, each a list, all one length.
+
+    Reports what is missing, mistyped or ragged (as ``ragged_kind``) and returns False then.
+    """
+    ok = True
+    for key in fields:
+        if key not in value:
+            out.add("missing_field", f"{name}.{key}", f"is missing; the {what} has {sorted(value)}, expected {list(fields)}")
+            ok = False
+        elif not isinstance(value[key], _LIST_TYPES):
+            out.add("wrong_type", f"{name}.{key}", f"is {_type_name(value[key])}; expected a list with one entry per {entry}")
+            ok = False
+    if not ok:
+        return False
+    lengths = {key: len(value[key]) for key in fields}
+    if len(set(lengths.values())) > 1:
+        listed = ", ".join(f"{k} {n}" for k, n in lengths.items())
+        out.add(ragged_kind, name, f"parallel lists have different lengths ({listed}); expected one entry per {entry} in each")
+        return False
+    return True
 
 
 def _check_times(start_values, end_values, keys, prefix: str, out: _Collector, utterance=None):
@@ -662,23 +669,7 @@ def _check_track_shape(name: str, track, out: _Collector) -> bool:
     if not isinstance(track, Mapping):
         out.add("wrong_type", name, f"is {_type_name(track)}; expected a dict of lists (utt_id, frame, features)")
         return False
-    ok = True
-    for key in TRACK_FIELDS:
-        if key not in track:
-            out.add("missing_field", f"{name}.{key}",
-                    f"is missing; the track has {sorted(track)}, expected {list(TRACK_FIELDS)}")
-            ok = False
-        elif not isinstance(track[key], _LIST_TYPES):
-            out.add("wrong_type", f"{name}.{key}",
-                    f"is {_type_name(track[key])}; expected a list with one entry per frame")
-            ok = False
-    if not ok:
-        return False
-    lengths = {key: len(track[key]) for key in TRACK_FIELDS}
-    if len(set(lengths.values())) > 1:
-        listed = ", ".join(f"{k} {n}" for k, n in lengths.items())
-        out.add("ragged_track", name,
-                f"parallel lists have different lengths ({listed}); expected one entry per frame in each")
+    if not _check_parallel_lists(track, name, TRACK_FIELDS, "track", "frame", "ragged_track", out):
         return False
     feats = track["features"]
     if isinstance(feats, list):  # look at one entry only: O(1), catches strings for floats

@@ -42,6 +42,9 @@ def lab_page(tmp_path_factory):
         page.wait_for_function("() => document.querySelector('.jp-Notebook-ExecutionIndicator') !== null"
                                " || document.title.includes('02_')", timeout=60_000)  # fmt: skip
         page.wait_for_timeout(2000)  # let the kernel connect
+        no_news = page.get_by_role("button", name="No", exact=True)
+        if no_news.count():  # JupyterLab asks about news on first start; decline
+            no_news.first.click()
         run_all_cells(page)
         wait_until_idle(page)
         yield page

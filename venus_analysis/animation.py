@@ -32,7 +32,6 @@ and exports to a small file.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +40,7 @@ from plotly.subplots import make_subplots
 
 from . import kinematics, schema
 from .extraction import UtteranceArrays, segment_utterances
+from .files import atomic_write_text
 from .figures import SPEAKER_COLORS, expression_heatmap
 from .motion_features import joints_from_body
 
@@ -667,18 +667,7 @@ def save_html(fig: go.Figure, path: str | os.PathLike) -> Path:
     folder, then renamed, so a reader never sees half a file. The animation does not start
     by itself. Returns the path.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    html = fig.to_html(include_plotlyjs=True, full_html=True, auto_play=False)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(html)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, fig.to_html(include_plotlyjs=True, full_html=True, auto_play=False))
 
 
 def matplotlib_animation(

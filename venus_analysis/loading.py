@@ -24,10 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 import socket
-import tempfile
-import uuid
 import warnings
 from functools import partial
 from pathlib import Path
@@ -38,6 +35,7 @@ import pyarrow as pa
 from datasets.table import cast_array_to_feature, table_cast
 
 from venus_analysis import schema
+from venus_analysis.files import atomic_folder
 from venus_analysis.validation import (
     SkipReport,
     ValidationReport,
@@ -160,24 +158,9 @@ def save_venus(data, out_dir, *, overwrite: bool = False) -> Path:
             f"save_venus needs a Dataset or DatasetDict, got {type(data).__name__} "
             "(an iterable dataset must be materialised first)"
         )
-    out = Path(out_dir).expanduser().resolve()
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} already exists; pass overwrite=True to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_folder(out_dir, overwrite=overwrite) as tmp:
         data.save_to_disk(str(tmp))
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return Path(out_dir).expanduser().resolve()
 
 
 # ---------------------------------------------------------------------------------------

@@ -22,9 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import string
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -38,6 +36,7 @@ from . import schema
 from . import synthetic_motion as motion
 from . import synthetic_rules as rules
 from . import synthetic_text as text
+from .files import atomic_folder, atomic_write_text
 
 GENERATOR_VERSION = 3  # bump when the output for a given seed changes
 FPS = schema.FPS
@@ -46,7 +45,7 @@ TRUTH_FILE = "synthetic_truth.json"
 
 @dataclass
 class SyntheticConfig:
-    """Knobs of the generator. The defaults make the demo sample (about 2,400 utterances, 15,000 s of speech)."""
+    """Knobs of the generator. The defaults make the demo sample (about 2,500 utterances, 15,600 s of speech)."""
 
     n_segments: int = 150
     seconds: float = 120.0  # segment length; 600 reproduces the real VENUS size
@@ -93,10 +92,7 @@ class SyntheticTruth:
 
     def to_json(self, path: str | os.PathLike) -> None:
         """Write the truth as JSON (atomically: a temp file, then a rename)."""
-        path = Path(path)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(asdict(self)))
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(asdict(self)))
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "SyntheticTruth":
@@ -442,22 +438,10 @@ def save_synthetic(dsd: datasets.DatasetDict, truth: SyntheticTruth, out_dir: st
     The folder is written beside its destination under a temporary name and renamed into
     place, so a crash never leaves a half-written dataset that looks complete.
     """
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        dsd.save_to_disk(str(tmp / "data"))
-        for item in (tmp / "data").iterdir():
-            item.rename(tmp / item.name)
-        (tmp / "data").rmdir()
+    with atomic_folder(out_dir) as tmp:
+        dsd.save_to_disk(str(tmp))
         truth.to_json(tmp / TRUTH_FILE)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    return Path(out_dir).expanduser().resolve()
 
 
 def load_synthetic_truth(folder: str | os.PathLike) -> SyntheticTruth:

@@ -726,3 +726,19 @@ def iter_utterances(
                 totals.frames += utt.n_frames
                 totals.frames_cut += utt.n_cut
             yield utt
+
+
+def segment_rows(data) -> tuple[Iterator, int | None]:
+    """A dataset's rows one at a time in the fastest form, and how many there are.
+
+    A ``datasets.Dataset`` gives one-row Arrow tables (zero-copy, memory flat); an
+    ``IterableDataset`` streams; a list gives its rows. Every form is accepted by
+    :func:`segment_utterances` and :func:`conversation_of`.
+    """
+    return _rows(data)
+
+
+def conversation_of(row) -> dict | None:
+    """The ``conversation`` column of one row (dict, one-row Arrow table or ``(table, i)``)
+    as Python lists, or None when the row has none."""
+    return _py(_Row(row).get(schema.CONVERSATION))

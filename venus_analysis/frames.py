@@ -57,8 +57,11 @@ class FrameTrack:
         return int(self.features.shape[1])
 
 
-def _parse_int_strings(arr: pa.Array, name: str, issues: list[TrackIssue]) -> np.ndarray:
-    """Parse an Arrow array of integer-like strings (or ints) to int64; -1 where it fails."""
+def parse_int_array(arr: pa.Array, name: str, issues: list[TrackIssue]) -> np.ndarray:
+    """Parse an Arrow array of integer-like strings (or ints) to int64; -1 where it fails.
+
+    Every entry that fails is listed in ``issues`` with its position and ``name``.
+    """
     if pa.types.is_integer(arr.type):
         out = arr.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
         for pos in np.flatnonzero(~arr.is_valid().to_numpy(zero_copy_only=False)):
@@ -159,8 +162,8 @@ def read_track(track) -> FrameTrack:
     """
     arr = _as_struct_array(track)
     issues: list[TrackIssue] = []
-    utt_ids = _parse_int_strings(arr.field("utt_id"), "utt_id", issues)
-    frames = _parse_int_strings(_frame_heads(arr.field("frame")), "frame", issues)
+    utt_ids = parse_int_array(arr.field("utt_id"), "utt_id", issues)
+    frames = parse_int_array(_frame_heads(arr.field("frame")), "frame", issues)
     feats = arr.field("features")
     if isinstance(feats, pa.ChunkedArray):
         feats = feats.combine_chunks()

@@ -39,9 +39,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.signal import butter, sosfiltfilt
+from scipy.signal import sosfiltfilt
 
-from . import extraction, schema
+from . import extraction, kinematics, schema
 from . import motion_features as mf
 from .synthetic_rules import normalize_word
 
@@ -116,8 +116,20 @@ def _lowpass(x: np.ndarray, fps: float, cutoff: float) -> np.ndarray:
     """
     if len(x) < 10 or not 0 < cutoff < fps / 2:
         return x
-    sos = butter(2, cutoff, btype="low", fs=fps, output="sos")
+    sos = mf.butter_sos(2, cutoff, "low", fps)
     return sosfiltfilt(sos, x, axis=0, padlen=min(9, len(x) - 1))
+
+
+WRISTS = [schema.JOINT_INDEX["left_wrist"], schema.JOINT_INDEX["right_wrist"]]
+
+
+def _lowpass_joints(joints: np.ndarray, which, fps: float) -> np.ndarray:
+    """(n, 55, 3) positions with the joints ``which`` low-passed at ``GESTURE_LOWPASS_HZ``
+    (the filter works column by column, so filtering only the joints a measure reads gives
+    the same numbers for them at a fraction of the cost); other joints are left as they are."""
+    out = joints.copy()
+    out[:, which] = _lowpass(joints[:, which], fps, GESTURE_LOWPASS_HZ)
+    return out
 
 
 def _relative(x: np.ndarray) -> np.ndarray:
@@ -125,30 +137,37 @@ def _relative(x: np.ndarray) -> np.ndarray:
     return x - np.median(x) if len(x) else x
 
 
+def utterance_pose(utt: extraction.UtteranceArrays) -> tuple[np.ndarray, np.ndarray]:
+    """(local rotations (n, 55, 3), joint positions (n, 55, 3)) of an utterance's frames."""
+    face = utt.face_full if utt.face_full is not None else utt.face
+    body = utt.body_full if utt.body_full is not None else utt.body
+    rot = mf.local_rotations(body, face)
+    return rot, kinematics.forward_kinematics(rot)
+
+
 def cue_measures(utt: extraction.UtteranceArrays, *, fps: float = schema.FPS,
-                 band: tuple[float, float] = (1.5, 4.0)) -> dict[str, np.ndarray]:
+                 band: tuple[float, float] = (1.5, 4.0), pose=None) -> dict[str, np.ndarray]:
     """Per-frame measure of every cue, (n,) each, for an utterance read with ``full=True``.
 
     Keys are :data:`CUE_NAMES`; ``hand_to_face`` is a distance (small = on), every other
     measure is large when the cue is on. ``smile``/``frown`` are relative to the utterance's
     median (so a face that smiles through a whole utterance shows no smile event). Head cues
     need ``head_rotation`` (absent for the 153-float face layout: those measures are NaN).
+    ``pose``: the utterance's :func:`utterance_pose`, when the caller has it already.
     """
     face = utt.face_full if utt.face_full is not None else utt.face
-    body = utt.body_full if utt.body_full is not None else utt.body
     n, frames = len(utt.frames), np.asarray(utt.frames)
     if utt.head_rotation is not None and n >= 3:
         energy = mf.nod_shake_energy(utt.head_rotation, fps, band=band, frames=frames)
     else:
         energy = np.full((n, 2), np.nan if utt.head_rotation is None else 0.0)
-    rot = mf.local_rotations(body, face)
-    joints = mf.joints_from_body(body, face)
+    rot, joints = pose if pose is not None else utterance_pose(utt)
     return {
         "nod": energy[:, 0],
         "head_shake": energy[:, 1],
         "hand_to_face": mf.hand_to_face_distance(joints, rot).min(axis=1),
         "hand_raised": mf.wrist_height(joints).max(axis=1),
-        "gesture": mf.hand_speed(_lowpass(joints, fps, GESTURE_LOWPASS_HZ), fps, frames).max(axis=1),
+        "gesture": mf.hand_speed(_lowpass_joints(joints, WRISTS, fps), fps, frames).max(axis=1),
         "smile": _relative(mf.expression_projection(face, "smile")),
         "frown": _relative(mf.expression_projection(face, "frown")),
         "jaw_open": mf.jaw_opening(face),
@@ -156,20 +175,23 @@ def cue_measures(utt: extraction.UtteranceArrays, *, fps: float = schema.FPS,
 
 
 def detect_cues(utt: extraction.UtteranceArrays, *, fps: float = schema.FPS,
-                thresholds: CueThresholds | None = None) -> list[CueEvent]:
+                thresholds: CueThresholds | None = None, measures: dict | None = None) -> list[CueEvent]:
     """Cue events of one utterance (read with ``segment_utterances(row, full=True)``).
 
     Events are runs of frames where a measure of :func:`cue_measures` passes its threshold
     in ``thresholds`` (:class:`CueThresholds`), merged and filtered by
     :func:`threshold_runs`. Runs are taken over the stored frames; a gap in the track
-    does not split a run. Sorted by start frame, then cue.
+    does not split a run. Sorted by start frame, then cue. ``measures``: the utterance's
+    :func:`cue_measures`, when the caller has them already.
     """
     th = thresholds or CueThresholds()
     if len(utt.frames) == 0:
         return []
     frames = np.asarray(utt.frames)
+    if measures is None:
+        measures = cue_measures(utt, fps=fps, band=th.band)
     events = []
-    for cue, x in cue_measures(utt, fps=fps, band=th.band).items():
+    for cue, x in measures.items():
         limit = getattr(th, cue)
         if limit is None:
             continue
@@ -185,8 +207,9 @@ def detect_cues(utt: extraction.UtteranceArrays, *, fps: float = schema.FPS,
     return sorted(events, key=lambda e: (e.start_frame, e.cue))
 
 
-def _utterance_words(row) -> dict[int, dict]:
-    """{utterance id: words dict (word, start_time, ...)} of one row (dict or Arrow)."""
+def utterance_words(row) -> dict[int, dict]:
+    """{utterance id: words dict (word, start_time, ...)} of one row (dict or Arrow);
+    utterances without words are left out."""
     conv = extraction.conversation_of(row)
     if not isinstance(conv, dict) or not conv.get("words"):
         return {}
@@ -205,6 +228,63 @@ def _terms(words: list[str]) -> list[list[str]]:
     return out
 
 
+class CooccurrenceCounter:
+    """Counts behind :func:`cue_word_cooccurrence`, fed one utterance at a time.
+
+    ``add(words, events)`` takes an utterance's word list and its detected events; ``table()``
+    gives the (word, cue) table. Counters of dataset shards can be merged with ``merge``.
+    """
+
+    def __init__(self, cues, *, window_s: tuple[float, float] = (-0.3, 1.0), fps: float = schema.FPS):
+        self.cues, self.window_s, self.fps = list(cues), window_s, fps
+        self.n_word, self.n_with = Counter(), Counter()
+        self.n_total, self.n_total_with = 0, Counter()
+
+    def add(self, words: dict, events: list[CueEvent]) -> None:
+        """Count one utterance: its words (``{"word", "start_time", ...}``) and cue events."""
+        lo, hi = self.window_s
+        t_word = np.asarray(words["start_time"], dtype=np.float64)
+        hit = {}  # cue -> (n_words,) bool: an event of the cue starts in [t + lo, t + hi]
+        for c in self.cues:
+            starts = np.sort([e.start_frame / self.fps for e in events if e.cue == c])
+            hit[c] = np.searchsorted(starts, t_word + hi, "right") > np.searchsorted(starts, t_word + lo, "left")
+        for i, terms in enumerate(_terms(words["word"])):
+            if not terms:
+                continue
+            hits = [c for c in self.cues if hit[c][i]]
+            self.n_total += 1
+            self.n_total_with.update(hits)
+            for term in terms:
+                self.n_word[term] += 1
+                for c in hits:
+                    self.n_with[term, c] += 1
+
+    def merge(self, other: "CooccurrenceCounter") -> "CooccurrenceCounter":
+        """Add another counter's counts (same cues and window) to this one; returns self."""
+        self.n_word.update(other.n_word)
+        self.n_with.update(other.n_with)
+        self.n_total += other.n_total
+        self.n_total_with.update(other.n_total_with)
+        return self
+
+    def table(self, min_count: int = 5) -> pd.DataFrame:
+        """The (word, cue) table described in :func:`cue_word_cooccurrence`."""
+        records = [(w, c, n, self.n_with[w, c]) for w, n in self.n_word.items() if n >= min_count for c in self.cues]
+        df = pd.DataFrame(records, columns=["word", "cue", "n_word", "n_with_cue"])
+        df.insert(1, "kind", np.where(df["word"].str.contains(" "), "phrase", "word"))
+        df["rate"] = df["n_with_cue"] / df["n_word"]
+        base = {c: self.n_total_with[c] / max(self.n_total, 1) for c in self.cues}
+        df["base_rate"] = df["cue"].map(base).astype(float)
+        df["lift"] = (df["rate"] / df["base_rate"].where(df["base_rate"] > 0)).astype(float)
+        return df.sort_values(["cue", "lift"], ascending=[True, False], ignore_index=True)
+
+
+def active_cues(thresholds: CueThresholds | None = None) -> list[str]:
+    """The cues that ``thresholds`` switches on (a threshold that is not None)."""
+    th = thresholds or CueThresholds()
+    return [c for c in CUE_NAMES if getattr(th, c) is not None]
+
+
 def cue_word_cooccurrence(data, *, window_s: tuple[float, float] = (-0.3, 1.0), min_count: int = 5,
                           fps: float = schema.FPS, thresholds: CueThresholds | None = None,
                           progress: bool = False) -> pd.DataFrame:
@@ -221,43 +301,21 @@ def cue_word_cooccurrence(data, *, window_s: tuple[float, float] = (-0.3, 1.0), 
     when the base rate is 0). Columns: word, kind ("word" or "phrase"), cue, n_word,
     n_with_cue, rate, base_rate, lift. A phrase inherits the cues of its first word, so
     "yeah that" ranks with "yeah": pass ``phrases=False`` to :func:`top_words` to rank
-    single words only.
+    single words only. (``behaviour.measure_behaviour`` fills the same counts in its pass.)
     """
     from tqdm.auto import tqdm
 
     th = thresholds or CueThresholds()
-    cues = [c for c in CUE_NAMES if getattr(th, c) is not None]
-    lo, hi = window_s
-    n_word, n_with = Counter(), Counter()
-    n_total, n_total_with = 0, Counter()
+    counter = CooccurrenceCounter(active_cues(th), window_s=window_s, fps=fps)
     rows, total = extraction.segment_rows(data)
     for row in tqdm(rows, total=total, unit="segment", disable=not progress):
-        words_of = _utterance_words(row)
+        words_of = utterance_words(row)
         for utt in extraction.segment_utterances(row, full=True):
             words = words_of.get(utt.utterance_id)
             if words is None or len(utt.frames) == 0:
                 continue
-            events = detect_cues(utt, fps=fps, thresholds=th)
-            starts = {c: np.array([e.start_frame for e in events if e.cue == c]) / fps for c in cues}
-            t_word = np.asarray(words["start_time"], dtype=np.float64)
-            for i, terms in enumerate(_terms(words["word"])):
-                n_total += bool(terms)
-                hits = [c for c in cues if np.any((starts[c] >= t_word[i] + lo) & (starts[c] <= t_word[i] + hi))]
-                for term in terms:
-                    n_word[term] += 1
-                    for c in hits:
-                        n_with[term, c] += 1
-                if terms:
-                    n_total_with.update(hits)
-    records = [
-        (w, c, n, n_with[w, c]) for w, n in n_word.items() if n >= min_count for c in cues
-    ]
-    df = pd.DataFrame(records, columns=["word", "cue", "n_word", "n_with_cue"])
-    df.insert(1, "kind", np.where(df["word"].str.contains(" "), "phrase", "word"))
-    df["rate"] = df["n_with_cue"] / df["n_word"]
-    df["base_rate"] = df["cue"].map({c: n_total_with[c] / max(n_total, 1) for c in cues}).astype(float)
-    df["lift"] = (df["rate"] / df["base_rate"].where(df["base_rate"] > 0)).astype(float)
-    return df.sort_values(["cue", "lift"], ascending=[True, False], ignore_index=True)
+            counter.add(words, detect_cues(utt, fps=fps, thresholds=th))
+    return counter.table(min_count)
 
 
 def top_words(df: pd.DataFrame, cue: str, k: int = 10, min_count: int = 5, phrases: bool = True) -> pd.DataFrame:

@@ -44,7 +44,8 @@ from . import schema
 from .frames import FrameTrack, read_track, utterance_groups
 
 # The columns extraction reads (anything else in a row is ignored).
-_COLUMNS = ["video_id", "segment_id", schema.CONVERSATION, schema.FACE, schema.BODY, schema.HARMFUL]
+# Columns read when streaming a Dataset (the optional per-row labels are small scalars).
+_COLUMNS = ["video_id", "segment_id", schema.CONVERSATION, schema.FACE, schema.BODY, schema.HARMFUL, "channel_id", "title"]
 _MISSING = object()  # marks a column the row does not have
 
 
@@ -736,6 +737,17 @@ def segment_rows(data) -> tuple[Iterator, int | None]:
     :func:`segment_utterances` and :func:`conversation_of`.
     """
     return _rows(data)
+
+
+def row_value(row, name: str, default=None):
+    """One column of one row (dict, one-row Arrow table or ``(table, i)``) as a Python
+    value; ``default`` when the row has no such column or the value is null.
+
+    Rows streamed by :func:`segment_rows` carry the optional ``channel_id`` and ``title``
+    columns when the dataset has them.
+    """
+    value = _py(_Row(row).get(name))
+    return default if value is _MISSING or value is None else value
 
 
 def conversation_of(row) -> dict | None:

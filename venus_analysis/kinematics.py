@@ -97,25 +97,45 @@ def axis_angle_to_matrix(rotvec: np.ndarray) -> np.ndarray:
     keep it exact without dividing by zero.
     """
     v = np.asarray(rotvec, dtype=np.float64)
-    t2 = np.sum(v * v, axis=-1, keepdims=True)[..., None]  # (..., 1, 1)
+    t2 = np.sum(v * v, axis=-1)
     t = np.sqrt(t2)
     small = t2 < 1e-12
     safe_t = np.where(small, 1.0, t)
     a = np.where(small, 1.0 - t2 / 6.0, np.sin(safe_t) / safe_t)  # sin(t)/t
     b = np.where(small, 0.5 - t2 / 24.0, (1.0 - np.cos(safe_t)) / np.where(small, 1.0, t2))
+    # K built from the *unnormalised* v, so K^2 = v v^T - t^2 I carries t^2: hence a = sin t / t,
+    # b = (1-cos t)/t^2, and R = (1 - b t^2) I + a K + b v v^T, written out entry by entry
+    # (no 3x3 matmul per frame; 1 - b t^2 is cos t).
     x, y, z = v[..., 0], v[..., 1], v[..., 2]
-    zero = np.zeros_like(x)
-    # K built from the *unnormalised* v, so K^2 carries t^2: hence a = sin t / t, b = (1-cos t)/t^2
-    k = np.stack([zero, -z, y, z, zero, -x, -y, x, zero], axis=-1).reshape(v.shape[:-1] + (3, 3))
-    eye = np.broadcast_to(np.eye(3), k.shape)
-    return eye + a * k + b * (k @ k)
+    c = 1.0 - b * t2
+    bxy, bxz, byz = b * x * y, b * x * z, b * y * z
+    ax, ay, az = a * x, a * y, a * z
+    r = np.stack([c + b * x * x, bxy - az, bxz + ay,
+                  bxy + az, c + b * y * y, byz - ax,
+                  bxz - ay, byz + ax, c + b * z * z], axis=-1)  # fmt: skip
+    return r.reshape(v.shape[:-1] + (3, 3))
+
+
+@lru_cache(maxsize=1)
+def _depth_levels() -> list[tuple[np.ndarray, np.ndarray]]:
+    """Joints grouped by depth in the tree, as (joints, their parents) index arrays: every
+    joint of a level can be placed at once, once the level above is placed."""
+    depth = [0] * schema.N_JOINTS
+    for j, parent in enumerate(schema.JOINT_PARENTS):  # parents always come before children
+        depth[j] = 0 if parent < 0 else depth[parent] + 1
+    levels = []
+    for d in range(1, max(depth) + 1):
+        joints = np.array([j for j in range(schema.N_JOINTS) if depth[j] == d])
+        levels.append((joints, np.array([schema.JOINT_PARENTS[j] for j in joints])))
+    return levels
 
 
 def forward_kinematics(local_rotvecs: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
     """Joint positions from local axis-angle rotations, batched over frames.
 
     ``local_rotvecs`` is (T, 55, 3) (or (55, 3)); returns (T, 55, 3) positions in metres
-    with the pelvis at the origin. The loop runs over the 55 joints, never over frames.
+    with the pelvis at the origin. The loop runs over the levels of the joint tree, never
+    over frames.
     """
     rot = np.asarray(local_rotvecs, dtype=np.float64)
     single = rot.ndim == 2
@@ -127,13 +147,12 @@ def forward_kinematics(local_rotvecs: np.ndarray, offsets: np.ndarray | None = N
     local = axis_angle_to_matrix(rot)  # (T, 55, 3, 3)
     world_rot = np.empty_like(local)
     pos = np.empty(rot.shape)
-    for j, parent in enumerate(schema.JOINT_PARENTS):  # parents always come before children
-        if parent < 0:
-            world_rot[:, j] = local[:, j]
-            pos[:, j] = offsets[j]
-            continue
-        world_rot[:, j] = world_rot[:, parent] @ local[:, j]
-        pos[:, j] = pos[:, parent] + world_rot[:, parent] @ offsets[j]
+    roots = [j for j, parent in enumerate(schema.JOINT_PARENTS) if parent < 0]
+    world_rot[:, roots], pos[:, roots] = local[:, roots], offsets[roots]
+    for joints, parents in _depth_levels():  # one level of the tree at a time (about a dozen)
+        world_rot[:, joints] = world_rot[:, parents] @ local[:, joints]
+        # the child sits at its rest offset, turned by its parent's world rotation
+        pos[:, joints] = pos[:, parents] + np.einsum("tjab,jb->tja", world_rot[:, parents], offsets[joints])
     return pos[0] if single else pos
 
 

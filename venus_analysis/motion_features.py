@@ -100,6 +100,13 @@ def _hand_columns(width: int) -> tuple[slice, slice]:
     return schema.BODY_TOKEN_LEFT_HAND, schema.BODY_TOKEN_RIGHT_HAND
 
 
+@lru_cache(maxsize=32)
+def butter_sos(order: int, cutoff, btype: str, fps: float) -> np.ndarray:
+    """Second-order sections of a Butterworth filter (designed once per setting and cached:
+    the design costs more than filtering a short utterance)."""
+    return butter(order, cutoff, btype=btype, fs=fps, output="sos")  # shared: callers must not modify it
+
+
 def _times(n: int, fps: float, frames) -> np.ndarray:
     """Sample times in seconds: ``frames / fps`` (checked ascending) or ``arange(n) / fps``."""
     if fps <= 0:
@@ -345,7 +352,7 @@ def nod_shake_energy(
         regular = np.stack([np.interp(grid, t, angles[:, k]) for k in range(2)], axis=1)
     else:
         grid, regular = t, angles
-    sos = butter(order, (lo, hi), btype="bandpass", fs=fps, output="sos")
+    sos = butter_sos(order, (lo, hi), "bandpass", fps)
     padlen = min(3 * (2 * len(sos) + 1), len(regular) - 1)
     filtered = sosfiltfilt(sos, regular, axis=0, padlen=padlen)
     window = max(1, int(round(window_s * fps)))

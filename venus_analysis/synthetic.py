@@ -38,7 +38,7 @@ from . import synthetic_rules as rules
 from . import synthetic_text as text
 from .files import atomic_folder, atomic_write_text
 
-GENERATOR_VERSION = 3  # bump when the output for a given seed changes
+GENERATOR_VERSION = 4  # bump when the output for a given seed changes
 FPS = schema.FPS
 TRUTH_FILE = "synthetic_truth.json"
 
@@ -110,10 +110,14 @@ _CHANNEL_NAMES = [
 # Planted per-channel differences, by channel rank (0 = the largest channel). Other
 # channels use the defaults; an analysis should flag exactly these.
 PLANTED_CHANNELS = {
-    1: {"expressivity": 1.5, "note": "animated: gestures and faces 1.5x larger"},
-    2: {"expressivity": 0.6, "note": "reserved: gestures and faces 0.6x"},
+    1: {"expressivity": 1.8, "note": "animated: gestures and faces 1.8x larger"},
+    2: {"expressivity": 0.55, "note": "reserved: gestures and faces 0.55x"},
     3: {"jitter": 0.03, "gap_rate": 0.6, "note": "shaky estimator: 4x jitter, more frame gaps"},
 }
+# Individual style: each person's expressivity is the channel's times lognormal(0, sigma).
+# Hosts appear in every video of their channel, so an unplanted channel can still differ
+# from the rest by ~10-20 % (a real, unplanted difference); the planted ones are larger.
+SPEAKER_EXPRESSIVITY_SIGMA = 0.15
 DEFAULT_JITTER = 0.0075
 DEFAULT_GAP_RATE = 0.15  # chance an utterance loses one or two runs of frames
 
@@ -146,7 +150,7 @@ def _make_channels(rng: np.random.Generator, n: int) -> list[dict]:
 
 def _make_style(rng: np.random.Generator, channel: dict) -> motion.Style:
     return motion.Style(
-        expressivity=float(channel["expressivity"] * rng.lognormal(0.0, 0.2)),
+        expressivity=float(channel["expressivity"] * rng.lognormal(0.0, SPEAKER_EXPRESSIVITY_SIGMA)),
         gesture_rate=float(rng.uniform(0.6, 1.0)),
         words_per_second=float(rng.uniform(2.5, 3.5)),
         jitter=float(channel["jitter"]),

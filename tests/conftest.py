@@ -47,3 +47,22 @@ def synth(synth_and_truth):
 def truth(synth_and_truth):
     """What the generator planted in the small synthetic VENUS."""
     return synth_and_truth[1]
+
+
+# A dataset for the bias audit: six channels, and a seed where each planted channel (ranks
+# 1-3) and two unplanted ones (ranks 0 and 4) have at least five videos (the audit tests
+# groups with five or more). ~10 s to generate and measure on two cores.
+AUDIT = dict(n_segments=120, seconds=30.0, seed=7, n_channels=6)
+
+
+@pytest.fixture(scope="session")
+def audit_synth(_isolated_cache):
+    """(DatasetDict, SyntheticTruth, BehaviourTables) of the audit dataset (all splits measured)."""
+    import datasets
+
+    from venus_analysis.behaviour import measure_behaviour
+    from venus_analysis.synthetic import SyntheticConfig, generate
+
+    data, truth = generate(SyntheticConfig(**AUDIT), progress=False)
+    tables = measure_behaviour(datasets.concatenate_datasets([data["train"], data["test"]]), workers=2)
+    return data, truth, tables

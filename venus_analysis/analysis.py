@@ -133,7 +133,7 @@ def analyze(data, *, source: str = "data", per_video: int = 10, n_boot: int = 10
     tables = behaviour.measure_behaviour(combined, workers=workers, progress=progress)
     timings["behaviour_s"] = time.perf_counter() - t0
     if not len(tables.utterances):
-        raise ValueError(f"analyze: {source} has no utterances to analyse ({tables.segments} segments read)")
+        raise ValueError(f"analyze: {source} has no utterances to analyse ({tables.n_segments} segments read)")
 
     sample, cluster_results, cluster_dicts = None, {}, {}
     if cluster:
@@ -158,7 +158,7 @@ def analyze(data, *, source: str = "data", per_video: int = 10, n_boot: int = 10
         "paper_consistency": statistics.paper_consistency(total),
     }
     cue_dict = {**cue_results(tables), "clusters": cluster_dicts}
-    meta = {"source": source, "splits": list(splits), "segments": tables.segments, "seed": seed,
+    meta = {"source": source, "splits": list(splits), "segments": tables.n_segments, "seed": seed,
             "per_video": per_video, "n_boot": n_boot, "timings": timings}  # fmt: skip
     results = {"stats": _json_safe(stats_dict), "cues": _json_safe(cue_dict), "bias": _json_safe(audit),
                "meta": _json_safe(meta)}  # fmt: skip

@@ -158,14 +158,24 @@ def utterance_measures(utt: extraction.UtteranceArrays, raw: extraction.Utteranc
 
 @dataclass
 class BehaviourTables:
-    """What :func:`measure_behaviour` measured: utterance and sentence tables, the cue-word
-    co-occurrence counts, and what was skipped (counted by reason)."""
+    """What :func:`measure_behaviour` measured: utterance, sentence and segment tables, the
+    cue-word co-occurrence counts, and what was skipped (counted by reason).
+
+    ``segments`` has one row per segment: video_id, segment_id, channel_id, topic,
+    utterances (kept in the conversation) and talk_0 / talk_1 (seconds of speech of each
+    speaker), so that segments without any utterance are still counted.
+    """
 
     utterances: pd.DataFrame
     sentences: pd.DataFrame
     cooccurrence: cues.CooccurrenceCounter
-    segments: int = 0
+    segments: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per segment read
     skipped: dict = field(default_factory=dict)
+
+    @property
+    def n_segments(self) -> int:
+        """Number of segments read (including those without utterances)."""
+        return len(self.segments)
 
     @property
     def speech_minutes(self) -> float:
@@ -242,9 +252,9 @@ def _measure_in_parallel(data, workers: int, progress: bool, kwargs: dict) -> Be
         counter.merge(p.cooccurrence)
     for p in parts:
         skipped.update(p.skipped)
-    return BehaviourTables(pd.concat([p.utterances for p in parts], ignore_index=True),
-                           pd.concat([p.sentences for p in parts], ignore_index=True),
-                           counter, sum(p.segments for p in parts), dict(skipped))  # fmt: skip
+    return BehaviourTables(*(pd.concat([getattr(p, name) for p in parts], ignore_index=True)
+                             for name in ("utterances", "sentences")), counter,
+                           pd.concat([p.segments for p in parts], ignore_index=True), dict(skipped))  # fmt: skip
 
 
 def _measure(data, *, fps: float, thresholds: cues.CueThresholds | None, window_s: tuple[float, float],
@@ -254,11 +264,9 @@ def _measure(data, *, fps: float, thresholds: cues.CueThresholds | None, window_
 
     th = thresholds or cues.CueThresholds()
     counter = cues.CooccurrenceCounter(cues.active_cues(th), window_s=window_s, fps=fps)
-    utt_records, sent_records, skipped = [], [], Counter()
+    utt_records, sent_records, seg_records, skipped = [], [], [], Counter()
     rows, total = extraction.segment_rows(data)
-    n_segments = 0
     for row in tqdm(rows, total=total, unit="segment", desc="measuring behaviour", disable=not progress):
-        n_segments += 1
         meta = {"video_id": extraction.row_value(row, "video_id"),
                 "segment_id": extraction.row_value(row, "segment_id"),
                 "channel_id": extraction.row_value(row, "channel_id", UNKNOWN),
@@ -266,11 +274,13 @@ def _measure(data, *, fps: float, thresholds: cues.CueThresholds | None, window_
         words_of = cues.utterance_words(row)
         smooth = extraction.segment_utterances(row, full=True)
         raw = {u.utterance_id: u for u in extraction.segment_utterances(row, smooth=False)}
+        talk = Counter()
         for utt in smooth:
             if not utt.in_conversation:
                 continue
             measures, events = utterance_measures(utt, raw.get(utt.utterance_id), fps=fps, thresholds=th)
             seconds = float(utt.end_time - utt.start_time) if utt.start_time is not None else float("nan")
+            talk[utt.speaker] += seconds
             words = words_of.get(utt.utterance_id)
             base = {**meta, "utterance_id": utt.utterance_id, "speaker": utt.speaker,
                     "speaker_key": f"{meta['video_id']}:{utt.speaker}"}  # fmt: skip
@@ -286,7 +296,10 @@ def _measure(data, *, fps: float, thresholds: cues.CueThresholds | None, window_
             sent_records += _sentence_records(base, words, events, fps)
             if measures["n_frames"]:
                 counter.add(words, events)
-    return BehaviourTables(pd.DataFrame(utt_records), pd.DataFrame(sent_records), counter, n_segments, dict(skipped))
+        seg_records.append({**meta, "utterances": sum(u.in_conversation for u in smooth),
+                            "talk_0": talk.get(0, 0.0), "talk_1": talk.get(1, 0.0)})  # fmt: skip
+    segments = pd.DataFrame(seg_records, columns=["video_id", "segment_id", "channel_id", "topic", "utterances", "talk_0", "talk_1"])
+    return BehaviourTables(pd.DataFrame(utt_records), pd.DataFrame(sent_records), counter, segments, dict(skipped))
 
 
 def cue_rates(table: pd.DataFrame, by: str | list[str] | None = None, *, min_seconds: float = 0.0) -> pd.DataFrame:

@@ -10,7 +10,9 @@ Three parts, all computed from :class:`behaviour.BehaviourTables`:
 - **Behaviour by group** (:func:`group_differences`): for each group (a channel, a topic, a
   speaker role, a sentiment) and each measure, the group's mean against the rest of the
   data as a relative difference, with a bootstrap confidence interval that resamples whole
-  videos (utterances of one video are not independent: same people, same camera). The
+  videos when channels are compared and whole channels otherwise (utterances of one video
+  are not independent: same people, same camera; nor are the videos of one channel, which
+  share a host). Groups with fewer than 5 such units are listed but not tested. The
   interval's level is Bonferroni-adjusted for the number of groups compared, so that with
   25 channels one of them is not flagged by chance alone. A group is **flagged** when the
   whole interval lies beyond +-``min_effect`` (default 20 %): the difference is both
@@ -73,18 +75,9 @@ def top_k_share(counts, k: int) -> float:
     return float(x[:k].sum() / x.sum()) if x.sum() > 0 else float("nan")
 
 
-def _segments(utterances: pd.DataFrame) -> pd.DataFrame:
-    """One row per segment: channel, topic, talk seconds per speaker."""
-    u = utterances
-    key = ["video_id", "segment_id"]
-    talk = u.pivot_table(index=key, columns="speaker", values="seconds", aggfunc="sum", fill_value=0.0)
-    meta = u.groupby(key)[["channel_id", "topic"]].first()
-    out = meta.join(talk.rename(columns=lambda s: f"talk_{s}"))
-    return out.reset_index()
-
-
-def representation(utterances: pd.DataFrame) -> dict:
-    """Representation in a dataset from its utterance table (``BehaviourTables.utterances``).
+def representation(utterances: pd.DataFrame, segments: pd.DataFrame) -> dict:
+    """Representation in a dataset from its utterance and segment tables
+    (``BehaviourTables.utterances`` and ``.segments``).
 
     Returns a JSON-safe dict: ``channels`` (number, Gini of segments per channel, top-1/5/10
     shares, the segment counts), ``topics`` (segment shares), ``talk_time`` (speaker 0's
@@ -93,12 +86,11 @@ def representation(utterances: pd.DataFrame) -> dict:
     ``truncation`` (utterances and frames cut by the 512-frame window, overall and per
     channel).
     """
-    seg = _segments(utterances)
+    seg = segments
     per_channel = seg.groupby("channel_id").size().sort_values(ascending=False)
     per_topic = seg.groupby("topic").size().sort_values(ascending=False)
-    talk_cols = [c for c in seg.columns if c.startswith("talk_")]
-    total = seg[talk_cols].sum(axis=1)
-    share0 = (seg["talk_0"] / total.where(total > 0)).dropna() if "talk_0" in seg else pd.Series(dtype=float)
+    total = seg["talk_0"] + seg["talk_1"]
+    share0 = (seg["talk_0"] / total.where(total > 0)).dropna()
     u = utterances[utterances["n_frames"] > 0]
     window_s = schema.WINDOW_FRAMES / schema.FPS
     seconds = utterances["seconds"].dropna()
@@ -168,22 +160,42 @@ def _boot_ratio(s: np.ndarray, w: np.ndarray, n_boot: int, rng: np.random.Genera
     return s[idx].sum(axis=1) / np.maximum(w[idx].sum(axis=1), 1e-300)
 
 
-def group_differences(table: pd.DataFrame, group: str, measures=BEHAVIOUR_MEASURES, *, cluster: str = "video_id",
-                      n_boot: int = 2000, level: float = 0.95, min_effect: float = 0.2, min_clusters: int = 3,
-                      seed: int = 0) -> pd.DataFrame:
+def resampling_unit(table: pd.DataFrame, group: str) -> str:
+    """The cluster a bootstrap should resample when comparing groups of ``group``.
+
+    Videos, when comparing channels (a channel's videos are its independent units).
+    Otherwise channels, when the table knows them: a host speaks in every video of a
+    channel, so the videos of one channel are not independent, and resampling videos would
+    make a few hosts' personal style look like a property of a speaker role or a topic.
+    Videos when the channel is unknown.
+    """
+    if group != "channel_id" and "channel_id" in table and (table["channel_id"] != behaviour.UNKNOWN).any() \
+            and table["channel_id"].nunique() >= 2:
+        return "channel_id"
+    return "video_id"
+
+
+def group_differences(table: pd.DataFrame, group: str, measures=BEHAVIOUR_MEASURES, *, cluster: str | None = None,
+                      n_boot: int = 2000, level: float = 0.95, min_effect: float = 0.2, min_clusters: int = 5,
+                      min_events: int = 30, seed: int = 0) -> pd.DataFrame:
     """Each group's mean of each measure against the rest, with cluster-bootstrap intervals.
 
     ``table`` is an utterance (or sentence) table of :func:`behaviour.measure_behaviour`;
     ``group`` one of its columns. For group g and a measure: ``mean_group`` and
     ``mean_rest`` (weighted means, see :func:`_value_and_weight`), ``rel_diff =
     mean_group / mean_rest - 1``, and a percentile interval ``ci_low, ci_high`` from
-    ``n_boot`` replicates that resample the ``cluster``s (videos) of g and of the rest
-    independently. The interval's level is ``1 - (1 - level) / n_groups`` (Bonferroni over
+    ``n_boot`` replicates that resample the ``cluster``s of g and of the rest
+    independently (default: :func:`resampling_unit`; the column used is in ``cluster``). The interval's level is ``1 - (1 - level) / n_groups`` (Bonferroni over
     the groups tested). ``excludes_zero``: the interval excludes 0; ``flagged``: it lies
     entirely beyond +-``min_effect``. Groups with fewer than ``min_clusters`` clusters are
-    not tested (``tested`` False, NaN interval). Raises ValueError for a missing column.
+    not tested (``tested`` False, NaN interval), nor are the rates of cues with fewer than
+    ``min_events`` events in the whole table (too rare for a rate to mean much). Raises ValueError for a missing column.
     """
-    for col in (group, cluster, "seconds", *[m for m in measures if m in table.columns or m.startswith("cue_")]):
+    if group not in table.columns:
+        raise ValueError(f"group_differences: the table has no column {group!r}; columns: {list(table.columns)}")
+    cluster = cluster or resampling_unit(table, group)
+    source = {"speech_rate": "words", "frame_gaps_per_minute": "frame_gaps"}  # measures computed from a column
+    for col in (cluster, "seconds", *(source.get(m, m) for m in measures)):
         if col not in table.columns:
             raise ValueError(f"group_differences: the table has no column {col!r}; columns: {list(table.columns)}")
     groups = table[group].astype(str).to_numpy()
@@ -204,12 +216,15 @@ def group_differences(table: pd.DataFrame, group: str, measures=BEHAVIOUR_MEASUR
             rel = mean_g / mean_r - 1 if mean_r and np.isfinite(mean_r) and mean_r != 0 else np.nan
             lo = hi = np.nan
             ok = g in tested and np.isfinite(rel) and len(sr) >= min_clusters
+            if measure.startswith("cue_"):  # a rate from a handful of events is mostly noise
+                ok = ok and table[measure].sum() >= min_events
             if ok:
                 bg = _boot_ratio(sg["s"].to_numpy(), sg["w"].to_numpy(), n_boot, rng)
                 br = _boot_ratio(sr["s"].to_numpy(), sr["w"].to_numpy(), n_boot, rng)
                 lo, hi = np.quantile(bg / np.where(br != 0, br, np.nan) - 1, [alpha / 2, 1 - alpha / 2])
             records.append({
-                "group_by": group, "group": g, "measure": measure, "n_rows": int(in_g.sum()), "n_clusters": int(len(sg)),
+                "group_by": group, "group": g, "measure": measure, "n_rows": int(in_g.sum()),
+                "cluster": cluster, "n_clusters": int(len(sg)),
                 "mean_group": float(mean_g), "mean_rest": float(mean_r), "rel_diff": float(rel),
                 "ci_low": float(lo), "ci_high": float(hi), "level": float(1 - alpha), "tested": bool(ok),
                 "excludes_zero": bool(ok and (lo > 0 or hi < 0)),
@@ -267,13 +282,14 @@ def audit(tables: behaviour.BehaviourTables, *, groups=GROUPS, n_boot: int = 200
         beh_df["confounded_by_quality"] = [(a, b) in poor for a, b in zip(beh_df["group_by"], beh_df["group"])]
     flagged = pd.concat([d[d["flagged"]] for d in (beh_df, qual_df) if len(d)], ignore_index=True) if len(beh_df) or len(qual_df) else pd.DataFrame()
     return {
-        "representation": representation(u),
+        "representation": representation(u, tables.segments),
         "behaviour": _records(beh_df),
         "quality": _records(qual_df),
         "flagged": _records(flagged),
         "groups_not_audited": skipped_groups,
         "settings": {"n_boot": n_boot, "level": level, "min_effect": min_effect, "seed": seed,
-                     "cluster": "video_id", "adjustment": "Bonferroni over the groups of each grouping"},
+                     "cluster": "video_id for channels, channel_id otherwise (see resampling_unit)",
+                     "min_clusters": 5, "adjustment": "Bonferroni over the groups of each grouping"},
         "not_in_venus": NOT_IN_VENUS,
     }
 

@@ -179,7 +179,7 @@ def _plan_turns(rng: np.random.Generator, cfg: SyntheticConfig, topic: str, host
         if pending_reply is not None:  # the other speaker answers the ambiguous prompt
             category, manner = pending_reply
             reply = rules.REPLY_TEMPLATES[category][rng.integers(len(rules.REPLY_TEMPLATES[category]))]
-            sents = [text.sentence_from_text(reply, "positive" if category == "playful" else "negative")]
+            sents = text.sentences_from_text(reply, "positive" if category == "playful" else "negative")
             if rng.random() < 0.4:
                 sents.append(text.make_sentence(rng, topic))
             yield _Turn(speaker, sents, reply_category=category)
@@ -187,7 +187,7 @@ def _plan_turns(rng: np.random.Generator, cfg: SyntheticConfig, topic: str, host
         elif rng.random() < cfg.prompt_rate:
             manner = "warm" if rng.random() < 0.5 else "cold"
             prompt = rules.AMBIGUOUS_PROMPTS[rng.integers(len(rules.AMBIGUOUS_PROMPTS))]
-            yield _Turn(speaker, [text.sentence_from_text(prompt)], prompt_manner=manner)
+            yield _Turn(speaker, text.sentences_from_text(prompt), prompt_manner=manner)
             pending_reply = (rules.REPLY_CATEGORY_FOR_MANNER[manner], manner)
         else:
             if rng.random() < cfg.monologue_rate:

@@ -131,7 +131,8 @@ def make_sentence(rng: np.random.Generator, topic: str) -> Sentence:
     )  # fmt: skip
     for opener, p in _OPENERS[sentiment]:
         if rng.random() < p:
-            text = f"{opener} {text[0].lower()}{text[1:]}"
+            keep = text.startswith(("I ", "I'"))  # "Well, I think", not "Well, i think"
+            text = f"{opener} {text if keep else text[0].lower() + text[1:]}"
             break
     words = text.split()
     words[0] = words[0][0].upper() + words[0][1:]
@@ -141,9 +142,18 @@ def make_sentence(rng: np.random.Generator, topic: str) -> Sentence:
     return Sentence(words=words, sentiment=str(sentiment))
 
 
-def sentence_from_text(text: str, sentiment: str = "neutral") -> Sentence:
-    """A fixed sentence (the ambiguous prompts and the replies) as a ``Sentence``."""
-    return Sentence(words=text.split(), sentiment=sentiment)
+def sentences_from_text(text: str, sentiment: str = "neutral") -> list[Sentence]:
+    """A fixed text (the ambiguous prompts and the replies) as ``Sentence``s, one per
+    sentence (split after words ending in . ! or ?), all with the given sentiment."""
+    out, words = [], []
+    for w in text.split():
+        words.append(w)
+        if w[-1] in ".!?":
+            out.append(Sentence(words=words, sentiment=sentiment))
+            words = []
+    if words:
+        out.append(Sentence(words=words, sentiment=sentiment))
+    return out
 
 
 def time_words(

@@ -7,6 +7,7 @@ so it lives here and never inside ``venus_analysis``. Subcommands::
     venus-mars data synth --out DIR         write a synthetic VENUS dataset (train/test)
     venus-mars data validate SOURCE         check every row; exit 0 clean, 1 problems, 2 unreadable
     venus-mars data info SOURCE             a summary table (segments, utterances, words, ...)
+    venus-mars analyze SOURCE --out DIR     statistics, cues, bias audit: JSON, report.html, data card
 
 SOURCE is ``synthetic``, a Hub name such as ``winston1214/VENUS-1K``, or a local folder or
 parquet file (see ``venus_analysis.loading.load_venus``).
@@ -30,14 +31,14 @@ def _add_synth_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=d.seed, help="random seed (default 0)")
 
 
-def _load(source: str, split: str | None, args) -> object:
+def _load(source: str, split: str | None, args, on_error: str = "ignore") -> object:
     """Load a source for the data commands, the synthetic one with the CLI's knobs."""
     from venus_analysis.loading import load_venus
 
     kwargs = {}
     if source == "synthetic":
         kwargs = {"n_segments": args.segments, "seconds": args.seconds, "seed": args.seed}
-    return load_venus(source, split=split, on_error="ignore", **kwargs)
+    return load_venus(source, split=split, on_error=on_error, **kwargs)
 
 
 def cmd_demo(args) -> int:
@@ -101,6 +102,30 @@ def cmd_data_info(args) -> int:
     return EXIT_OK
 
 
+def cmd_analyze(args) -> int:
+    """Run the whole dataset analysis and write its JSON, report and data card."""
+    from venus_analysis.analysis import analyze, write_analysis
+
+    t0 = time.perf_counter()
+    try:
+        # on_error="skip": bad rows are removed and counted (printed by the loader), not fatal.
+        data = _load(args.source, args.split, args, on_error="skip")
+    except Exception as err:
+        print(f"cannot read {args.source!r}: {err}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    name = args.name or ("synthetic VENUS" if args.source == "synthetic" else args.source)
+    result = analyze(data, source=name, per_video=args.per_video, n_boot=args.n_boot, seed=args.seed,
+                     workers=args.workers, cluster=not args.no_clusters, progress=True)  # fmt: skip
+    out = write_analysis(result, args.out, dataset_name=name, command="venus-mars " + " ".join(args.argv))
+    r = result.results
+    print(f"\nanalysed {r['meta']['segments']} segments in {time.perf_counter() - t0:.1f} s; wrote {out}/")
+    for f in ("stats.json", "cues.json", "bias.json", "meta.json", "report.html", "data_card.md"):
+        print(f"  {f:13s} {(out / f).stat().st_size / 1024:8.1f} KiB")
+    flagged = r["bias"]["flagged"]
+    print(f"bias audit: {len(flagged)} flagged group differences (see report.html)")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree of ``venus-mars``."""
     parser = argparse.ArgumentParser(
@@ -130,12 +155,25 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--max-lines", type=int, default=50, help="problems to print (default 50)")
         _add_synth_args(p)
         p.set_defaults(func=func)
+
+    an = sub.add_parser("analyze", help="statistics, cues, sentiment, clusters and bias audit: JSON, report.html, data card")
+    an.add_argument("source", help="'synthetic', a Hub name (winston1214/VENUS-1K) or a local folder/parquet file")
+    an.add_argument("--out", required=True, help="folder to write (replaced atomically), e.g. runs/analysis")
+    an.add_argument("--split", default=None, help="one split (train/test); default all")
+    an.add_argument("--name", default=None, help="dataset name in the report and card (default: SOURCE)")
+    an.add_argument("--per-video", type=int, default=10, help="frames sampled per video for the clusters (paper: 10)")
+    an.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates per interval (default 1000)")
+    an.add_argument("--workers", type=int, default=None, help="processes for the behaviour pass (default: CPU cores, max 4)")
+    an.add_argument("--no-clusters", action="store_true", help="skip the t-SNE + DBSCAN clusters")
+    _add_synth_args(an)
+    an.set_defaults(func=cmd_analyze)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``venus-mars``; returns the exit code."""
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for "how this was made" notes
     return args.func(args)
 
 

@@ -56,3 +56,28 @@ def test_bad_arguments_exit_with_usage(capsys):
         main(["data", "synth"])  # --out is required
     assert err.value.code == 2
     assert "--out" in capsys.readouterr().err
+
+
+def test_analyze_writes_json_report_and_card(tmp_path, capsys):
+    out = tmp_path / "analysis"
+    code = main(["analyze", "synthetic", "--segments", "24", "--seconds", "90", "--seed", "3",
+                 "--out", str(out), "--n-boot", "100", "--per-video", "20"])  # fmt: skip
+    assert code == EXIT_OK
+    names = {p.name for p in out.iterdir()}
+    assert {"stats.json", "cues.json", "bias.json", "report.html", "data_card.md"} <= names
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["all"]["segments"] == 24
+    cues = json.loads((out / "cues.json").read_text())
+    assert "nod" in cues["top_words"] and cues["sentiment"]
+    bias = json.loads((out / "bias.json").read_text())
+    assert bias["representation"]["segments"] == 24
+    assert "synthetic" in (out / "data_card.md").read_text().lower()
+    printed = capsys.readouterr().out
+    assert "analysed 24 segments" in printed and "report.html" in printed
+
+
+def test_analyze_an_unreadable_source_exits_2(tmp_path, capsys):
+    code = main(["analyze", str(tmp_path / "missing"), "--out", str(tmp_path / "out")])
+    assert code == EXIT_UNREADABLE
+    assert "cannot read" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

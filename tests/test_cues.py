@@ -15,14 +15,10 @@ from venus_analysis.synthetic import DEFAULT_JITTER
 from venus_analysis.synthetic_motion import Style, key_poses, pack_features
 
 # Detected cue -> (planted cue, planted rule names whose triggers should top its list).
+# detected cue -> (planted cue, its rules)
 PLANTED = {
-    "nod": ("nod", ["affirmation_nod"]),
-    "head_shake": ("head_shake", ["negation_shake"]),
-    "frown": ("frown", ["negation_frown"]),
-    "hand_to_face": ("hand_to_chin", ["thinking_hand_to_chin"]),
-    "smile": ("smile", ["laughter_smile"]),
-    "gesture": ("beat", ["emphasis_beat"]),
-    "hand_raised": ("air_quotes", ["quote_air_quotes"]),
+    detected: (planted, [r.name for r in rules.CUE_RULES if r.cue == planted])
+    for planted, detected in rules.DETECTED_AS.items()
 }
 
 

@@ -166,19 +166,20 @@ def analyze(data, *, source: str = "data", per_video: int = 10, n_boot: int = 10
 
 
 def write_analysis(analysis: Analysis, out_dir: str | os.PathLike, *, dataset_name: str | None = None,
-                   overwrite: bool = True) -> Path:
-    """Write ``stats.json``, ``cues.json``, ``bias.json``, ``report.html`` and
-    ``data_card.md`` into ``out_dir`` (atomically: a temporary folder, then a rename).
+                   command: str | None = None, overwrite: bool = True) -> Path:
+    """Write ``stats.json``, ``cues.json``, ``bias.json``, ``meta.json``, ``report.html``
+    and ``data_card.md`` into ``out_dir`` (atomically: a temporary folder, then a rename).
 
-    ``dataset_name`` titles the report and the card (default: the analysis' source).
-    Returns the folder.
+    ``dataset_name`` titles the report and the card (default: the analysis' source);
+    ``command`` is how the card says it was made (default: the Python calls). Returns the
+    folder.
     """
     from . import datacard, report
 
     name = dataset_name or analysis.results["meta"]["source"]
     with atomic_folder(out_dir, overwrite=overwrite) as tmp:
-        for key in ("stats", "cues", "bias"):
+        for key in ("stats", "cues", "bias", "meta"):
             (tmp / f"{key}.json").write_text(json.dumps(analysis.results[key], indent=1, allow_nan=False))
         (tmp / "report.html").write_text(report.build_report(analysis, title=f"{name}: dataset analysis"))
-        (tmp / "data_card.md").write_text(datacard.data_card(analysis.results, dataset_name=name))
+        (tmp / "data_card.md").write_text(datacard.data_card(analysis.results, dataset_name=name, command=command))
     return Path(out_dir)

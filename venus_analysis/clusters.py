@@ -246,7 +246,7 @@ def sample_frames(data, *, per_video: int = 10, seed: int = 0, progress: bool = 
     reservoirs: dict[str, _Reservoir] = {}
     n_segments = n_seen = n_bad = 0
     rows, total = extraction.segment_rows(data)
-    for row in tqdm(rows, total=total, unit="segment", disable=not progress):
+    for row in tqdm(rows, total=total, unit="segment", desc="sampling frames", disable=not progress):
         segment = extraction.segment_utterances(row, full=True)
         n_segments += 1
         video = segment.video_id if segment.video_id is not None else f"<segment {segment.segment_id}>"

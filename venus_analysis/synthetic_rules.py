@@ -69,6 +69,13 @@ CUE_RULES: tuple[CueRule, ...] = (
 CUES: tuple[str, ...] = tuple(dict.fromkeys(r.cue for r in CUE_RULES))
 # Cues that are not tied to a word but run in the background at a per-speaker rate
 # (so that a cue's base rate is not zero and co-occurrence lift is meaningful).
+# The detected cue (``cues.CUE_NAMES``) that each planted cue shows up as: the detector
+# names cues by what it measures, the generator by what it planted.
+DETECTED_AS: dict[str, str] = {
+    "nod": "nod", "head_shake": "head_shake", "frown": "frown", "hand_to_chin": "hand_to_face",
+    "smile": "smile", "beat": "gesture", "air_quotes": "hand_raised",
+}  # fmt: skip
+
 BACKGROUND_CUES: dict[str, float] = {  # events per minute of speech at gesture rate 1.0
     "nod": 1.5, "beat": 2.0, "smile": 1.0, "head_shake": 0.5, "hand_to_chin": 0.3,
 }  # fmt: skip

@@ -246,7 +246,10 @@ class VQVAE(nn.Module):
 
     def _quantize(self, x: torch.Tensor, mask: torch.Tensor):
         """Normalise, encode, quantise: (z_q (B, d, L), Quantized, latent mask (B, L))."""
-        z = self.encoder(((x - self.mean) / self.std).transpose(1, 2))  # (B, d, L)
+        # padded frames become exactly 0 after normalising, so whatever the padding holds, the
+        # convolutions near an utterance's end see the same input
+        x = (x - self.mean) / self.std * mask[..., None]
+        z = self.encoder(x.transpose(1, 2))  # (B, d, L)
         B, d, L = z.shape
         lmask = latent_mask(mask, self.cfg.frames_per_token)
         q = self.quantizer(z.transpose(1, 2).reshape(B * L, d), lmask.reshape(-1))

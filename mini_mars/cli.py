@@ -8,6 +8,7 @@ so it lives here and never inside ``venus_analysis``. Subcommands::
     venus-mars data validate SOURCE         check every row; exit 0 clean, 1 problems, 2 unreadable
     venus-mars data info SOURCE             a summary table (segments, utterances, words, ...)
     venus-mars analyze SOURCE --out DIR     statistics, cues, bias audit: JSON, report.html, data card
+    venus-mars train-vq --part face|body    train a motion tokenizer (VQ-VAE); metrics next to baselines
 
 SOURCE is ``synthetic``, a Hub name such as ``winston1214/VENUS-1K``, or a local folder or
 parquet file (see ``venus_analysis.loading.load_venus``).
@@ -126,6 +127,28 @@ def cmd_analyze(args) -> int:
     return EXIT_OK
 
 
+def cmd_train_vq(args) -> int:
+    """Train the face or body tokenizer; write checkpoints, log.json and metrics.json."""
+    from .train_vq import train_tokenizer
+
+    try:
+        data = _load(args.data, None, args, on_error="skip")
+    except Exception as err:
+        print(f"cannot read {args.data!r}: {err}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    out = args.out or f"runs/vq-{args.part}-{args.preset}"
+    seed = args.seed if args.train_seed is None else args.train_seed  # --seed seeds data and training
+    t0 = time.perf_counter()
+    try:
+        train_tokenizer(data, args.part, args.preset, out, steps=args.steps, resume=args.resume, device=args.device,
+                        seed=seed)  # fmt: skip
+    except ValueError as err:  # no usable data, a checkpoint that does not match, ...
+        print(f"train-vq: {err}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(f"trained in {time.perf_counter() - t0:.1f} s")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree of ``venus-mars``."""
     parser = argparse.ArgumentParser(
@@ -167,6 +190,20 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--no-clusters", action="store_true", help="skip the t-SNE + DBSCAN clusters")
     _add_synth_args(an)
     an.set_defaults(func=cmd_analyze)
+
+    from .config import PARTS, PRESETS
+
+    tv = sub.add_parser("train-vq", help="train the face or body motion tokenizer (VQ-VAE) and report its test metrics")
+    tv.add_argument("--part", required=True, choices=PARTS, help="which tokenizer")
+    tv.add_argument("--data", default="synthetic", help="'synthetic' (default), a Hub name or a local folder/parquet file")
+    tv.add_argument("--preset", default="cpu-mini", choices=sorted(PRESETS), help="model and training size (default cpu-mini)")
+    tv.add_argument("--out", default=None, help="run folder (default runs/vq-<part>-<preset>)")
+    tv.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")
+    tv.add_argument("--resume", action="store_true", help="continue the run in --out from its last/ checkpoint")
+    tv.add_argument("--train-seed", type=int, default=None, help="training seed only (default: --seed)")
+    tv.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
+    _add_synth_args(tv)  # --segments/--seconds shape the synthetic data; --seed seeds it and the training
+    tv.set_defaults(func=cmd_train_vq)
     return parser
 
 

@@ -46,6 +46,14 @@ class MotionFrames:
         """(n_i, D) frames of utterance ``i``."""
         return self.frames[self.starts[i] : self.starts[i] + self.lengths[i]]
 
+    def select(self, indices) -> "MotionFrames":
+        """The utterances ``indices`` as their own MotionFrames (frames copied)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        frames = np.concatenate([self.utterance(i) for i in idx]) if len(idx) else self.frames[:0]
+        lengths = self.lengths[idx]
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        return MotionFrames(self.part, frames, starts, lengths, [self.keys[i] for i in idx])
+
     def normalization(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-column mean and standard deviation over all frames (float64 sums)."""
         f = self.frames.astype(np.float64)

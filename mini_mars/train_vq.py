@@ -81,15 +81,6 @@ def lr_factor(steps: int, warmup: float, milestones=(0.5, 0.75)):
     return factor
 
 
-def subset(m: MotionFrames, idx) -> MotionFrames:
-    """The utterances ``idx`` of ``m`` as their own MotionFrames."""
-    idx = np.asarray(idx, dtype=np.int64)
-    frames = np.concatenate([m.utterance(i) for i in idx]) if len(idx) else m.frames[:0]
-    lengths = m.lengths[idx]
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    return MotionFrames(m.part, frames, starts, lengths, [m.keys[i] for i in idx])
-
-
 def load_splits(data, part: str, tcfg: VQTrainConfig, progress: bool = False) -> tuple[MotionFrames, MotionFrames]:
     """(train, test) frames of ``part``; a held-out 10 % of train utterances if there is no test split."""
     if isinstance(data, (str, os.PathLike)):
@@ -114,7 +105,7 @@ def load_splits(data, part: str, tcfg: VQTrainConfig, progress: bool = False) ->
     order = np.random.default_rng(tcfg.seed).permutation(len(train))
     k = max(1, int(round(HELD_OUT_SHARE * len(train))))
     print(f"no test split: holding out {k} of {len(train)} train utterances ({HELD_OUT_SHARE:.0%}) for evaluation")
-    return subset(train, np.sort(order[k:])), subset(train, np.sort(order[:k]))
+    return train.select(np.sort(order[k:])), train.select(np.sort(order[:k]))
 
 
 @torch.no_grad()

@@ -38,7 +38,7 @@ from . import synthetic_rules as rules
 from . import synthetic_text as text
 from .files import atomic_folder, atomic_write_text
 
-GENERATOR_VERSION = 4  # bump when the output for a given seed changes
+GENERATOR_VERSION = 5  # bump when the output for a given seed changes
 FPS = schema.FPS
 TRUTH_FILE = "synthetic_truth.json"
 
@@ -148,6 +148,20 @@ def _make_channels(rng: np.random.Generator, n: int) -> list[dict]:
     return channels
 
 
+# People's resting faces differ along a few directions, not in all 50 coefficients
+# independently (real faces are correlated; 50 independent offsets per person would make
+# identity incompressible for an 8-dimensional code). A fixed orthonormal basis of
+# IDENTITY_DIMS directions carries them, scaled to keep the same overall variance.
+IDENTITY_DIMS = 6
+_IDENTITY_BASIS = np.linalg.qr(np.random.default_rng(20250601).normal(size=(schema.N_EXPRESSION, IDENTITY_DIMS)))[0].T
+
+
+def _resting_face(z: np.ndarray) -> np.ndarray:
+    """(50,) resting expression from 50 normal draws: the first IDENTITY_DIMS of them, along
+    the identity basis (all 50 are drawn, so the random stream is the same as before)."""
+    return np.sqrt(schema.N_EXPRESSION / IDENTITY_DIMS) * z[:IDENTITY_DIMS] @ _IDENTITY_BASIS
+
+
 def _make_style(rng: np.random.Generator, channel: dict) -> motion.Style:
     return motion.Style(
         expressivity=float(channel["expressivity"] * rng.lognormal(0.0, SPEAKER_EXPRESSIVITY_SIGMA)),
@@ -156,7 +170,7 @@ def _make_style(rng: np.random.Generator, channel: dict) -> motion.Style:
         jitter=float(channel["jitter"]),
         shape=rng.normal(0.0, 0.5, 100),
         betas=rng.normal(0.0, 0.8, 10),
-        neutral_face=rng.normal(0.0, 0.15, schema.N_EXPRESSION),
+        neutral_face=_resting_face(rng.normal(0.0, 0.15, schema.N_EXPRESSION)),
     )
 
 

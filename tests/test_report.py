@@ -11,7 +11,7 @@ import re
 import plotly.graph_objects as go
 import pytest
 
-from venus_analysis import report
+from venus_analysis import bias, report
 
 
 @pytest.fixture(scope="session")
@@ -134,7 +134,7 @@ def test_distributions_are_binned_not_raw(small_analysis):
     u = small_analysis.tables.utterances
     fig = report.utterance_length_figure(small_analysis.results["bias"], u["seconds"].to_numpy(), bins=30)
     assert len(fig.data[0].x) == 30 and sum(fig.data[0].y) == u["seconds"].notna().sum()
-    shares = report.speaker0_shares(u)
+    shares = bias.speaker0_shares(small_analysis.tables.segments)
     assert len(shares) == small_analysis.results["bias"]["representation"]["segments"]
     assert shares.mean() == pytest.approx(small_analysis.results["bias"]["representation"]["talk_time"]["speaker0_share_mean"])
 

@@ -75,6 +75,13 @@ def top_k_share(counts, k: int) -> float:
     return float(x[:k].sum() / x.sum()) if x.sum() > 0 else float("nan")
 
 
+def speaker0_shares(segments: pd.DataFrame) -> pd.Series:
+    """Speaker 0's share of talk seconds per segment (``BehaviourTables.segments``);
+    segments without speech are left out."""
+    total = segments["talk_0"] + segments["talk_1"]
+    return (segments["talk_0"] / total.where(total > 0)).dropna()
+
+
 def representation(utterances: pd.DataFrame, segments: pd.DataFrame) -> dict:
     """Representation in a dataset from its utterance and segment tables
     (``BehaviourTables.utterances`` and ``.segments``).
@@ -89,8 +96,7 @@ def representation(utterances: pd.DataFrame, segments: pd.DataFrame) -> dict:
     seg = segments
     per_channel = seg.groupby("channel_id").size().sort_values(ascending=False)
     per_topic = seg.groupby("topic").size().sort_values(ascending=False)
-    total = seg["talk_0"] + seg["talk_1"]
-    share0 = (seg["talk_0"] / total.where(total > 0)).dropna()
+    share0 = speaker0_shares(seg)
     u = utterances[utterances["n_frames"] > 0]
     window_s = schema.WINDOW_FRAMES / schema.FPS
     seconds = utterances["seconds"].dropna()

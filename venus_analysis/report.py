@@ -109,7 +109,7 @@ def channel_figure(bias_results: dict, max_bars: int = MAX_GROUPS) -> go.Figure:
 def talk_time_figure(bias_results: dict, shares=None, bins: int = 20) -> go.Figure:
     """Speaker 0's share of the talk per segment (0.5 = balanced), 30 % / 70 % marked.
 
-    ``shares`` are the per-segment shares (:func:`speaker0_shares`); without them the
+    ``shares`` are the per-segment shares (:func:`bias.speaker0_shares`); without them the
     figure shows the summary stored in the results (mean, s.d., share over 70 %).
     """
     tt = bias_results.get("representation", {}).get("talk_time")
@@ -132,16 +132,6 @@ def talk_time_figure(bias_results: dict, shares=None, bins: int = 20) -> go.Figu
     return _layout(fig, f"Talk-time balance: speaker 0 has {_num(tt.get('speaker0_share_mean'), '.0%')} on average; "
                         f"{_num(tt.get('share_segments_one_speaker_over_70pct'), '.0%')} of segments have one "
                         "speaker over 70 %", showlegend=False)  # fmt: skip
-
-
-def speaker0_shares(utterances) -> np.ndarray:
-    """Speaker 0's share of talk seconds in each segment of an utterance table
-    (``BehaviourTables.utterances``); segments without speech are left out."""
-    talk = utterances.pivot_table(index=["video_id", "segment_id"], columns="speaker", values="seconds",
-                                  aggfunc="sum", fill_value=0.0)  # fmt: skip
-    total = talk.sum(axis=1).to_numpy()
-    s0 = talk[0].to_numpy() if 0 in talk.columns else np.zeros(len(talk))
-    return s0[total > 0] / total[total > 0]
 
 
 GROUP_LABELS = {"speaker": "speaker role", "channel_id": "channel", "topic": "topic", "sentiment": "sentence sentiment"}
@@ -421,7 +411,7 @@ def build_report(analysis, title: str = "Dataset analysis") -> str:
         "Near 0.5 both talk equally; beyond the dotted lines one speaker has more than 70 % of the talk "
         "(an interview with a quiet host, or a monologue). Speaker numbers are the order within a "
         "segment, not identities.") + _fig_html(
-        talk_time_figure, audit, None if utt is None else speaker0_shares(utt))  # fmt: skip
+        talk_time_figure, audit, None if utt is None else bias.speaker0_shares(tables.segments).to_numpy())  # fmt: skip
     th = cue.get("thresholds") or {}
     parts[SECTIONS[5]] = _p(
         "Cue events (nods, head shakes, hand to face, raised hands, gestures, smiles, frowns) are detected "

@@ -73,15 +73,15 @@ def _splits(data) -> dict:
 
 
 def _combined(splits: dict):
-    """All splits as one dataset (a cheap concatenation of memory-mapped tables), or a
-    chained iterable of rows when they are not all ``datasets.Dataset``."""
+    """All splits as one dataset, each row once: a cheap concatenation of memory-mapped
+    tables, or of streams (one split after the other); a list of rows for other inputs."""
     parts = list(splits.values())
     if len(parts) == 1:
         return parts[0]
-    if all(isinstance(p, datasets.Dataset) for p in parts):
-        return datasets.concatenate_datasets(parts)
-    return datasets.interleave_datasets(parts, stopping_strategy="all_exhausted") if all(
-        isinstance(p, datasets.IterableDataset) for p in parts) else [row for p in parts for row in p]
+    for kind in (datasets.Dataset, datasets.IterableDataset):
+        if all(isinstance(p, kind) for p in parts):
+            return datasets.concatenate_datasets(parts)
+    return [row for p in parts for row in p]
 
 
 def cue_results(tables: behaviour.BehaviourTables, *, top_k: int = TOP_WORDS,

@@ -15,6 +15,11 @@ preset          meant for
                 and x0.01 at 75 % of steps)
 ==============  =========================================================================
 
+The language model has its own two configs: :class:`LMConfig` (architecture, or a pretrained
+``base`` to fine-tune, optionally with LoRA) and :class:`LMTrainConfig` (the training loop);
+``preset(name).lm`` and ``preset(name).lm_train`` hold them (smoke ~0.15 M parameters,
+cpu-mini ~1.4 M, gpu-small ~25 M, paper = full fine-tuning of Qwen2.5-3B-Instruct).
+
 ``preset("cpu-mini").vq("face")`` is the face tokenizer's :class:`VQConfig`;
 ``dataclasses.replace`` overrides single fields. Configs go to and from JSON with
 :func:`to_dict` / :func:`from_dict` (they are saved next to every checkpoint).
@@ -26,6 +31,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 PARTS = ("face", "body")
+REFERENCES = ("none", "speaker")  # see VQConfig.reference
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,10 @@ class VQConfig:
     velocity_weight: float = 0.5  # weight of the velocity (frame difference) loss
     jaw_weight: float = 5.0  # face: jaw columns weigh this much in both losses (paper: 5)
     hands_weight: float = 1.0  # body: weight of the 90 hand columns against the 27 upper-body ones
+    # What the tokens leave out: "speaker" subtracts each speaker's resting face (the median
+    # of their expression coefficients over the segment) before tokenizing, so codes carry
+    # expression changes rather than identity; "none" tokenizes raw coefficients (the paper).
+    reference: str = "none"
 
     def __post_init__(self):
         if self.part not in PARTS:
@@ -54,6 +64,10 @@ class VQConfig:
         for name in ("width", "down", "codebook_size", "code_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"VQConfig.{name} must be at least 1; got {getattr(self, name)}")
+        if self.reference not in REFERENCES:
+            raise ValueError(f"VQConfig.reference must be one of {REFERENCES}; got {self.reference!r}")
+        if self.reference == "speaker" and self.part != "face":
+            raise ValueError("VQConfig.reference='speaker' applies to the face tokenizer only")
         if not 0.0 < self.ema_decay < 1.0:
             raise ValueError(f"VQConfig.ema_decay must be in (0, 1); got {self.ema_decay}")
 
@@ -85,6 +99,77 @@ class VQTrainConfig:
                              f"steps={self.steps}, batch_size={self.batch_size}, window={self.window}")  # fmt: skip
 
 
+LM_ARCHS = ("llama", "gpt2")
+
+
+@dataclass(frozen=True)
+class LMConfig:
+    """The language model: a small decoder-only transformer trained from scratch, or a
+    pretrained causal LM (``base``) fine-tuned fully or with LoRA."""
+
+    arch: str = "llama"  # from scratch: "llama" (RMSNorm, RoPE, SwiGLU) or "gpt2"
+    hidden_size: int = 128
+    layers: int = 4
+    heads: int = 4
+    kv_heads: int = 4  # grouped-query attention when < heads (llama only)
+    intermediate_size: int = 512  # MLP width
+    context: int = 512  # max_position_embeddings: the longest sequence the model can see
+    dropout: float = 0.0  # attention dropout (llama); every dropout (gpt2)
+    rope_theta: float = 10_000.0  # RoPE base (llama)
+    tie_embeddings: bool = True  # input and output embeddings share one matrix (saves V x hidden)
+    vocab_size: int = 2000  # byte-level BPE vocabulary of the trained text tokenizer (special tokens come on top)
+    base: str | None = None  # a Hub name or local folder of a pretrained causal LM to fine-tune instead
+    lora: bool = False  # with base: train LoRA adapters (+ the new token rows) instead of every weight
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+
+    def __post_init__(self):
+        if self.arch not in LM_ARCHS:
+            raise ValueError(f"LMConfig.arch must be one of {LM_ARCHS}; got {self.arch!r}")
+        for name in ("hidden_size", "layers", "heads", "kv_heads", "intermediate_size", "context", "lora_r"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"LMConfig.{name} must be at least 1; got {getattr(self, name)}")
+        if self.hidden_size % self.heads or self.heads % self.kv_heads:
+            raise ValueError(f"LMConfig: hidden_size ({self.hidden_size}) must be a multiple of heads ({self.heads}) "
+                             f"and heads a multiple of kv_heads ({self.kv_heads})")  # fmt: skip
+        if self.vocab_size <= 256:
+            raise ValueError(f"LMConfig.vocab_size must exceed the 256 byte symbols of byte-level BPE; got {self.vocab_size}")
+        if not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.lora_dropout < 1.0:
+            raise ValueError(f"LMConfig: dropout and lora_dropout must be in [0, 1); got {self.dropout}, {self.lora_dropout}")
+        if self.lora and not self.base:
+            raise ValueError("LMConfig.lora=True needs a pretrained base (LoRA adapts a trained model); set base too")
+
+
+@dataclass(frozen=True)
+class LMTrainConfig:
+    """How the language model is trained (loss on assistant tokens only)."""
+
+    steps: int = 300  # optimizer steps
+    batch_size: int = 16  # conversations per batch and device
+    grad_accum: int = 1  # batches summed into one optimizer step
+    lr: float = 2e-3
+    weight_decay: float = 0.1  # AdamW, on matrices only (not norms, biases)
+    warmup: float = 0.05  # share of steps with a linear warm-up
+    schedule: str = "cosine"  # decay after warm-up: "cosine" or "linear"
+    min_lr: float = 0.1  # the lr ends at this share of ``lr``
+    grad_clip: float = 1.0
+    eval_every: int = 100  # steps between test-split evaluations (and checkpoints)
+    max_length: int = 512  # tokens per conversation; longer ones are cut (and counted)
+    mega_batch: int = 32  # length grouping: batches per shuffled group sorted by length
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "grad_accum", "eval_every", "max_length", "mega_batch"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"LMTrainConfig.{name} must be at least 1; got {getattr(self, name)}")
+        if self.schedule not in ("cosine", "linear"):
+            raise ValueError(f"LMTrainConfig.schedule must be 'cosine' or 'linear'; got {self.schedule!r}")
+        if not 0.0 <= self.warmup < 1.0 or not 0.0 <= self.min_lr <= 1.0:
+            raise ValueError(f"LMTrainConfig: warmup must be in [0, 1) and min_lr in [0, 1]; got "
+                             f"{self.warmup}, {self.min_lr}")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Preset:
     """A named bundle of configs at one size."""
@@ -95,6 +180,8 @@ class Preset:
     vq_train: VQTrainConfig
     notes: str = ""
     extra: dict = field(default_factory=dict)
+    lm: LMConfig = field(default_factory=LMConfig)  # the language model
+    lm_train: LMTrainConfig = field(default_factory=LMTrainConfig)  # and how it is trained
 
     def vq(self, part: str) -> VQConfig:
         """The tokenizer config of ``part`` ("face" or "body")."""
@@ -105,22 +192,44 @@ class Preset:
 
 def _pair(**kw) -> tuple[VQConfig, VQConfig]:
     face_dim, body_dim = kw.pop("face_code_dim", 8), kw.pop("body_code_dim", 16)
-    return VQConfig(part="face", code_dim=face_dim, **kw), VQConfig(part="body", code_dim=body_dim, **kw)
+    face_ref = kw.pop("face_reference", "speaker")
+    return (VQConfig(part="face", code_dim=face_dim, reference=face_ref, **kw),
+            VQConfig(part="body", code_dim=body_dim, **kw))
 
 
 PRESETS: dict[str, Preset] = {
     "smoke": Preset("smoke", *_pair(width=32, codebook_size=32, face_code_dim=4, body_code_dim=4),
                     VQTrainConfig(window=32, batch_size=8, steps=30, lr=1e-3, eval_every=10),
-                    notes="CI: seconds per tokenizer"),
+                    notes="CI: seconds per tokenizer",
+                    # ~0.15 M parameters: seconds on one core
+                    lm=LMConfig(hidden_size=64, layers=2, heads=4, kv_heads=4, intermediate_size=192, context=256,
+                                dropout=0.1, vocab_size=400),
+                    lm_train=LMTrainConfig(steps=60, batch_size=8, lr=3e-3, warmup=0.1, eval_every=20, max_length=256,
+                                           mega_batch=4)),
     "cpu-mini": Preset("cpu-mini", *_pair(width=128, codebook_size=256),
                        VQTrainConfig(window=64, batch_size=32, steps=600, lr=2e-4, eval_every=100),
-                       notes="default: about a minute per tokenizer on 2 CPU cores"),
+                       notes="default: about a minute per tokenizer on 2 CPU cores",
+                       # ~1.4 M parameters (embeddings ~0.3 M of them, tied)
+                       lm=LMConfig(hidden_size=128, layers=4, heads=4, kv_heads=4, intermediate_size=512, context=512,
+                                   dropout=0.1, vocab_size=2000),
+                       lm_train=LMTrainConfig(steps=300, batch_size=16, lr=2e-3, warmup=0.05, eval_every=100,
+                                              max_length=512)),
     "gpu-small": Preset("gpu-small", *_pair(width=512, codebook_size=512),
                         VQTrainConfig(window=64, batch_size=64, steps=5000, lr=2e-4, eval_every=500),
-                        notes="a Colab T4: the paper's width, fewer steps"),
-    "paper": Preset("paper", *_pair(width=512, codebook_size=512),
+                        notes="a Colab T4: the paper's width, fewer steps",
+                        # ~25 M parameters
+                        lm=LMConfig(hidden_size=512, layers=6, heads=8, kv_heads=8, intermediate_size=1536, context=1024,
+                                    dropout=0.1, vocab_size=8000),
+                        lm_train=LMTrainConfig(steps=5000, batch_size=32, lr=6e-4, warmup=0.05, eval_every=500,
+                                               max_length=1024)),
+    "paper": Preset("paper", *_pair(width=512, codebook_size=512, face_reference="none"),
                     VQTrainConfig(window=64, batch_size=256, steps=300_000, lr=1e-4, eval_every=5000),
-                    notes="the paper's settings"),
+                    notes="the paper's settings",
+                    # the paper: full fine-tuning of an instruct model, context 4,096; its LM learning rate,
+                    # batch and steps are not in VENUS_FACTS.md, these are common full fine-tuning values
+                    lm=LMConfig(base="Qwen/Qwen2.5-3B-Instruct", context=4096),
+                    lm_train=LMTrainConfig(steps=10_000, batch_size=2, grad_accum=8, lr=1e-5, weight_decay=0.0,
+                                           warmup=0.03, eval_every=1000, max_length=4096)),
 }  # fmt: skip
 
 

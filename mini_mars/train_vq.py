@@ -81,8 +81,10 @@ def lr_factor(steps: int, warmup: float, milestones=(0.5, 0.75)):
     return factor
 
 
-def load_splits(data, part: str, tcfg: VQTrainConfig, progress: bool = False) -> tuple[MotionFrames, MotionFrames]:
-    """(train, test) frames of ``part``; a held-out 10 % of train utterances if there is no test split."""
+def load_splits(data, part: str, tcfg: VQTrainConfig, progress: bool = False,
+                reference: str = "none") -> tuple[MotionFrames, MotionFrames]:
+    """(train, test) frames of ``part``; a held-out 10 % of train utterances if there is no test split.
+    ``reference`` is the tokenizer's ``VQConfig.reference`` (see ``motion_data``)."""
     if isinstance(data, (str, os.PathLike)):
         from venus_analysis.loading import load_venus
 
@@ -91,12 +93,14 @@ def load_splits(data, part: str, tcfg: VQTrainConfig, progress: bool = False) ->
         raise ValueError(f"train_tokenizer needs a DatasetDict with 'train' and 'test' splits (as load_venus(source) "
                          f"returns); got {type(data).__name__}")  # fmt: skip
     try:
-        train = load_motion(data["train"], part, max_frames=tcfg.max_frames, seed=tcfg.seed, progress=progress)
+        train = load_motion(data["train"], part, max_frames=tcfg.max_frames, seed=tcfg.seed, progress=progress,
+                            reference=reference)
     except ValueError as err:
         raise ValueError(f"no {part} training data in the train split: {err}") from None
     if "test" in data:
         try:
-            test = load_motion(data["test"], part, max_frames=tcfg.max_frames, seed=tcfg.seed, progress=progress)
+            test = load_motion(data["test"], part, max_frames=tcfg.max_frames, seed=tcfg.seed, progress=progress,
+                               reference=reference)
         except ValueError as err:
             raise ValueError(f"no {part} test data in the test split: {err}") from None
         return train, test
@@ -199,7 +203,7 @@ def train_tokenizer(data, part: str, preset: str = "cpu-mini", out=None, *, step
     device = pick_device(device)
 
     # --- data: frames of every utterance; normalisation from the train frames ---------
-    train, test = load_splits(data, part, tcfg, progress=progress)
+    train, test = load_splits(data, part, tcfg, progress=progress, reference=vcfg.reference)
     summary = _data_summary(train, test)
     say(f"{part} tokenizer, preset {preset}: {summary['train_utterances']} train utterances "
         f"({summary['train_frames']:,} frames), {summary['test_utterances']} test; {tcfg.steps} steps on {device}")  # fmt: skip

@@ -64,7 +64,7 @@ from venus_analysis import cues as cue_lib
 from venus_analysis import extraction, schema
 from venus_analysis import motion_features as mf
 
-from .motion_data import MotionFrames
+from .motion_data import MotionFrames, segments_of, speaker_references
 
 MAX_FRAMES = schema.WINDOW_FRAMES  # 512: MARS cuts every utterance here
 WINDOW = schema.FRAMES_PER_TOKEN  # 8 frames: the nearest-window baseline's unit
@@ -509,17 +509,25 @@ def cue_agreement(model_face, model_body, data_split, *, max_utterances: int = 2
     ``nod`` and ``head_shake`` survive trivially (agreement 1): they come last, flagged
     ``part="head"``, ``reconstructed=False``, and say nothing about the tokenizers.
     """
-    utts = []
-    for utt in extraction.iter_utterances(data_split, smooth=True, full=True, min_frames=WINDOW, progress=False):
-        utts.append(_cut(utt, MAX_FRAMES))
+    utts, refs = [], []
+    stream = extraction.iter_utterances(data_split, smooth=True, full=True, min_frames=1, progress=False)
+    for segment in segments_of(stream):
+        by_speaker = speaker_references(segment)  # resting faces, for a face tokenizer that leaves them out
+        for utt in segment:
+            if len(utt.frames) >= WINDOW and len(utts) < max_utterances:
+                utts.append(_cut(utt, MAX_FRAMES))
+                refs.append(by_speaker[utt.speaker])
         if len(utts) >= max_utterances:
             break
     if not utts:
         raise ValueError("no utterance with at least 8 frames in the data")
     face_rec = body_rec = [None] * len(utts)
     if model_face is not None:
-        face_rec = reconstruct(model_face, _motion("face", [u.face for u in utts]), batch_size=batch_size,
-                               device=_device_of(model_face))  # fmt: skip
+        if getattr(getattr(model_face, "cfg", None), "reference", "none") != "speaker":
+            refs = [np.zeros_like(r) for r in refs]
+        face_rec = reconstruct(model_face, _motion("face", [u.face - r for u, r in zip(utts, refs)]),
+                               batch_size=batch_size, device=_device_of(model_face))  # fmt: skip
+        face_rec = [f + r for f, r in zip(face_rec, refs)]  # back in VENUS units
     if model_body is not None:
         body_rec = reconstruct(model_body, _motion("body", [u.body for u in utts]), batch_size=batch_size,
                                device=_device_of(model_body))  # fmt: skip

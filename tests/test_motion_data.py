@@ -46,3 +46,31 @@ def test_bad_input(synth):
         load_motion(synth["train"], "hands")
     with pytest.raises(ValueError, match="no utterance with at least"):
         load_motion(synth["train"].select([]), "face")
+
+
+def test_speaker_reference_takes_each_speakers_resting_face_off(synth):
+    from venus_analysis import extraction, schema
+
+    raw = load_motion(synth["train"], "face")
+    centred = load_motion(synth["train"], "face", reference="speaker")
+    assert raw.keys == centred.keys and raw.offsets is None
+    assert centred.offsets.shape == (len(centred), schema.FACE_TOKEN_DIM)
+    # the offset of every utterance is its speaker's median expression over the segment
+    row = synth["train"][0]
+    utts = extraction.segment_utterances(row).utterances
+    speaker = utts[0].speaker
+    median = np.median(np.concatenate([u.face for u in utts if u.speaker == speaker and len(u.frames)]), axis=0)
+    i = centred.keys.index((utts[0].video_id, utts[0].segment_id, utts[0].utterance_id))
+    assert np.allclose(centred.offsets[i][schema.FACE_TOKEN_EXPRESSION], median[schema.FACE_TOKEN_EXPRESSION])
+    assert (centred.offsets[:, schema.FACE_TOKEN_JAW] == 0).all()  # the jaw is not centred
+    # centring removes the spread between speakers but keeps each utterance's own motion
+    assert np.allclose(centred.absolute(i, centred.utterance(i)), raw.utterance(i), atol=1e-6)
+    assert centred.frames[:, :50].mean(0).std() < raw.frames[:, :50].mean(0).std()
+    assert np.allclose(centred.select([i, 0]).offsets, centred.offsets[[i, 0]])
+
+
+def test_speaker_reference_is_for_the_face_only(synth):
+    with pytest.raises(ValueError, match="reference must be"):
+        load_motion(synth["train"], "body", reference="speaker")
+    with pytest.raises(ValueError, match="reference must be"):
+        load_motion(synth["train"], "face", reference="utterance")

@@ -31,7 +31,7 @@ def face_run(synth, tmp_path_factory):
 
 def test_training_lowers_test_l1(face_run, synth):
     cfg = preset("smoke")
-    train, test = load_splits(synth, "face", cfg.vq_train)
+    train, test = load_splits(synth, "face", cfg.vq_train, reference=cfg.vq("face").reference)
     torch.manual_seed(cfg.vq_train.seed)
     untrained = VQVAE(cfg.vq("face"))
     untrained.set_normalization(*train.normalization())
@@ -39,7 +39,8 @@ def test_training_lowers_test_l1(face_run, synth):
     m = face_run.metrics
     assert face_run.finished and face_run.step == STEPS
     assert m["l1"] < 0.95 * at_step0  # measured: 0.87 x
-    assert m["l1"] < 0.95 * m["mean_pose_l1"]
+    # the mean pose of speaker-centred faces is each speaker's resting face: a strong baseline
+    assert m["l1"] < 0.98 * m["mean_pose_l1"]  # measured: 0.95 x
     log = json.loads((face_run.out / "log.json").read_text())
     assert [r["step"] for r in log] == list(range(10, STEPS + 1, 10))  # one record per eval interval
     assert m["best_step"] == min(log, key=lambda r: r["test_l1"])["step"]
@@ -193,7 +194,7 @@ def test_final_metrics_without_vq_metrics(face_run, synth, monkeypatch):
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name.endswith("vq_metrics") else real(name, *a))
-    train, test = load_splits(synth, "face", preset("smoke").vq_train)
+    train, test = load_splits(synth, "face", preset("smoke").vq_train, reference="speaker")
     metrics, table = train_vq.final_metrics(face_run.model, test, train)
     assert {"l1", "perplexity", "codebook_usage", "mean_pose_l1"} <= set(metrics) and "mean pose" in table
     assert metrics["l1"] == pytest.approx(face_run.metrics["l1"], rel=1e-4)

@@ -27,6 +27,13 @@ def test_presets_and_the_cpu_mini_size():
         config.preset("tiny")
     with pytest.raises(ValueError, match="part must be one of"):
         config.VQConfig(part="hands")
+    # identity out of the face tokens, except in the paper's preset (see motion_data)
+    assert config.preset("cpu-mini").vq("face").reference == "speaker" and paper.vq_face.reference == "none"
+    assert config.preset("cpu-mini").vq("body").reference == "none"
+    with pytest.raises(ValueError, match="face tokenizer only"):
+        config.VQConfig(part="body", reference="speaker")
+    with pytest.raises(ValueError, match="reference must be one of"):
+        config.VQConfig(part="face", reference="person")
 
 
 def test_config_json_round_trip_and_unknown_fields():

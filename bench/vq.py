@@ -116,7 +116,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from mini_mars.config import preset  # noqa: E402
-from mini_mars.motion_data import load_motion  # noqa: E402
+from mini_mars.motion_data import input_options, load_motion  # noqa: E402
 from mini_mars.train_vq import lr_factor  # noqa: E402
 from mini_mars.vqvae import VQVAE, count_parameters, latent_mask  # noqa: E402
 
@@ -409,7 +409,7 @@ def main(argv=None) -> None:
           f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")  # fmt: skip
     counts = {}
     for part in args.parts:
-        frames = load_motion(data["train"], part)
+        frames = load_motion(data["train"], part, **input_options(cfg.vq(part)))  # what the tokenizer reads
         v = cfg.vq(part)
         model = build_model(part, frames)
         print(f"\n{part} tokenizer: width {v.width}, K {v.codebook_size}, code dim {v.code_dim}, "

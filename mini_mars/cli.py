@@ -9,6 +9,8 @@ so it lives here and never inside ``venus_analysis``. Subcommands::
     venus-mars data info SOURCE             a summary table (segments, utterances, words, ...)
     venus-mars analyze SOURCE --out DIR     statistics, cues, bias audit: JSON, report.html, data card
     venus-mars train-vq --part face|body    train a motion tokenizer (VQ-VAE); metrics next to baselines
+    venus-mars train-lm --vq DIR            chat pairs through the tokenizers in DIR, then the language model
+    venus-mars generate --run DIR --prompt  MARS's reply (words + gestures); --say puts gestures on given words
 
 SOURCE is ``synthetic``, a Hub name such as ``winston1214/VENUS-1K``, or a local folder or
 parquet file (see ``venus_analysis.loading.load_venus``).
@@ -43,24 +45,11 @@ def _load(source: str, split: str | None, args, on_error: str = "ignore") -> obj
 
 
 def cmd_demo(args) -> int:
-    """Generate the synthetic VENUS (or reuse the cache), validate it, print its summary."""
-    from venus_analysis.summary import format_summary, summarize
-    from venus_analysis.synthetic import generate_venus
-    from venus_analysis.validation import validate
+    """Everything end to end on the synthetic VENUS: tokenizers, LM, evaluation, report."""
+    from .demo import run_demo
 
-    t0 = time.perf_counter()
-    print(f"venus-mars demo: synthetic VENUS, {args.segments} segments x {args.seconds:g} s, seed {args.seed}")
-    data = generate_venus(args.segments, args.seconds, args.seed, progress=True)
-    t1 = time.perf_counter()
-    report = validate(data, progress=True)
-    t2 = time.perf_counter()
-    print(f"\ngenerated or loaded in {t1 - t0:.1f} s; validated in {t2 - t1:.1f} s: "
-          + ("no problems" if report.ok else f"{len(report.problems)} problems"))  # fmt: skip
-    if not report.ok:
-        print(report.format(max_lines=20))
-    print()
-    print(format_summary(summarize(data)))
-    return EXIT_OK if report.ok else EXIT_PROBLEMS
+    run_demo(args.preset, args.out, segments=args.segments, seconds=args.seconds, seed=args.seed)
+    return EXIT_OK
 
 
 def cmd_data_synth(args) -> int:
@@ -149,6 +138,61 @@ def cmd_train_vq(args) -> int:
     return EXIT_OK
 
 
+def cmd_train_lm(args) -> int:
+    """Build chat pairs through two trained tokenizers and train the language model."""
+    from .pipeline import train_mars
+
+    try:
+        data = _load(args.data, None, args, on_error="skip")
+    except Exception as err:
+        print(f"cannot read {args.data!r}: {err}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    out = args.out or f"runs/mars-{args.preset}"
+    overrides = {k: v for k, v in (("base", args.base), ("lora", args.lora or None)) if v is not None}
+    t0 = time.perf_counter()
+    try:
+        result, _, _ = train_mars(data, args.vq, args.preset, out, steps=args.steps, resume=args.resume,
+                                  context_turns=args.context_turns, **overrides)  # fmt: skip
+    except (ValueError, FileNotFoundError, OSError) as err:
+        print(f"train-lm: {err}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    m = result.metrics
+    print(f"trained in {time.perf_counter() - t0:.1f} s: eval loss {m.get('eval_loss', float('nan')):.3f}, "
+          f"perplexity {m.get('perplexity', float('nan')):.1f}; run folder {out}/")  # fmt: skip
+    return EXIT_OK
+
+
+def cmd_generate(args) -> int:
+    """Load a trained run, answer a prompt (or gesture given words), optionally write HTML."""
+    from .pipeline import load_mars
+
+    try:
+        mars = load_mars(args.run)
+    except (FileNotFoundError, OSError, ValueError) as err:
+        print(f"generate: {err}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    t0 = time.perf_counter()
+    if args.say:
+        reply = mars.say(args.say, args.prompt or "", temperature=args.temperature, seed=args.seed)
+    else:
+        if not args.prompt:
+            print("generate: give --prompt (what the user says) or --say (words to gesture)", file=sys.stderr)
+            return EXIT_PROBLEMS
+        reply = mars.reply(args.prompt, temperature=args.temperature, seed=args.seed, mask_cues=False)
+    dt = time.perf_counter() - t0
+    print(reply.text)
+    print(f"\nwords: {reply.plain_text}\n{reply.parsed.n_pairs} gesture pairs ({len(reply.face) / 25:.2f} s of motion); "
+          f"generated and decoded in {dt:.2f} s")  # fmt: skip
+    if args.html:
+        from venus_analysis.animation import save_html
+
+        if len(reply.face) == 0:
+            print("no gestures in this reply: nothing to animate", file=sys.stderr)
+            return EXIT_PROBLEMS
+        print(f"wrote {save_html(reply.figure(), args.html)}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree of ``venus-mars``."""
     parser = argparse.ArgumentParser(
@@ -157,8 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="run the main job on the built-in synthetic VENUS")
-    _add_synth_args(demo)
+    from .config import PARTS, PRESETS
+
+    demo = sub.add_parser("demo", help="everything end to end on the synthetic VENUS: tokenizers, LM, evaluation, report")
+    demo.add_argument("--preset", default="cpu-mini", choices=sorted(PRESETS), help="size (default cpu-mini; smoke: under a minute)")
+    demo.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
+    demo.add_argument("--segments", type=int, default=None, help="synthetic segments (default: by preset)")
+    demo.add_argument("--seconds", type=float, default=None, help="seconds per segment (default: by preset)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed for data and training (default 0)")
     demo.set_defaults(func=cmd_demo)
 
     data = sub.add_parser("data", help="make, check and summarise VENUS-format data")
@@ -191,8 +241,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_synth_args(an)
     an.set_defaults(func=cmd_analyze)
 
-    from .config import PARTS, PRESETS
-
     tv = sub.add_parser("train-vq", help="train the face or body motion tokenizer (VQ-VAE) and report its test metrics")
     tv.add_argument("--part", required=True, choices=PARTS, help="which tokenizer")
     tv.add_argument("--data", default="synthetic", help="'synthetic' (default), a Hub name or a local folder/parquet file")
@@ -204,6 +252,28 @@ def build_parser() -> argparse.ArgumentParser:
     tv.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     _add_synth_args(tv)  # --segments/--seconds shape the synthetic data; --seed seeds it and the training
     tv.set_defaults(func=cmd_train_vq)
+
+    tl = sub.add_parser("train-lm", help="chat pairs through two trained tokenizers, then the language model")
+    tl.add_argument("--data", default="synthetic", help="'synthetic' (default), a Hub name or a local folder/parquet file")
+    tl.add_argument("--vq", required=True, help="folder with face/ and body/ tokenizer runs (train-vq --out DIR/face)")
+    tl.add_argument("--preset", default="cpu-mini", choices=sorted(PRESETS), help="model and training size (default cpu-mini)")
+    tl.add_argument("--out", default=None, help="run folder (default runs/mars-<preset>)")
+    tl.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")
+    tl.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoints/last")
+    tl.add_argument("--context-turns", type=int, default=0, help="earlier turns given as context (default 0, as the paper)")
+    tl.add_argument("--base", default=None, help="a pretrained causal LM (Hub name or local folder) to fine-tune instead")
+    tl.add_argument("--lora", action="store_true", help="with --base: train LoRA adapters (peft) instead of all weights")
+    _add_synth_args(tl)
+    tl.set_defaults(func=cmd_train_lm)
+
+    gen = sub.add_parser("generate", help="MARS's reply to a prompt, with words and gestures")
+    gen.add_argument("--run", required=True, help="a train-lm (or demo: runs/demo/mars) run folder")
+    gen.add_argument("--prompt", default=None, help="what the other speaker says")
+    gen.add_argument("--say", default=None, help="words for MARS to say; it chooses the gestures (e.g. 'yes, exactly')")
+    gen.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default 0.8; 0 = greedy for --say)")
+    gen.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    gen.add_argument("--html", default=None, help="write the animated reply to this HTML file")
+    gen.set_defaults(func=cmd_generate)
     return parser
 
 

@@ -17,8 +17,9 @@ preset          meant for
 
 The language model has its own two configs: :class:`LMConfig` (architecture, or a pretrained
 ``base`` to fine-tune, optionally with LoRA) and :class:`LMTrainConfig` (the training loop);
-``preset(name).lm`` and ``preset(name).lm_train`` hold them (smoke ~0.15 M parameters,
-cpu-mini ~1.4 M, gpu-small ~25 M, paper = full fine-tuning of Qwen2.5-3B-Instruct).
+``preset(name).lm`` and ``preset(name).lm_train`` hold them (smoke ~0.14 M parameters,
+cpu-mini ~1.2-1.4 M depending on the vocabulary learnt, gpu-small ~25 M, paper = full
+fine-tuning of Qwen2.5-3B-Instruct).
 
 ``preset("cpu-mini").vq("face")`` is the face tokenizer's :class:`VQConfig`;
 ``dataclasses.replace`` overrides single fields. Configs go to and from JSON with
@@ -51,10 +52,16 @@ class VQConfig:
     velocity_weight: float = 0.5  # weight of the velocity (frame difference) loss
     jaw_weight: float = 5.0  # face: jaw columns weigh this much in both losses (paper: 5)
     hands_weight: float = 1.0  # body: weight of the 90 hand columns against the 27 upper-body ones
+    head_weight: float = 5.0  # face with head_rotation: weight of the 3 head columns (nods are small and brief)
     # What the tokens leave out: "speaker" subtracts each speaker's resting face (the median
     # of their expression coefficients over the segment) before tokenizing, so codes carry
     # expression changes rather than identity; "none" tokenizes raw coefficients (the paper).
     reference: str = "none"
+    # Face only: also tokenize the head rotation (3 axis-angle columns after the 53). The
+    # paper leaves it out (its body tokens carry the SMPL-X head joint, part of a nod). An
+    # experiment, off in every preset: at cpu-mini, head weight 1 left the head unlearnt and
+    # head weight 5 lost the jaw, smiles and frowns (see the README).
+    head_rotation: bool = False
 
     def __post_init__(self):
         if self.part not in PARTS:
@@ -68,8 +75,16 @@ class VQConfig:
             raise ValueError(f"VQConfig.reference must be one of {REFERENCES}; got {self.reference!r}")
         if self.reference == "speaker" and self.part != "face":
             raise ValueError("VQConfig.reference='speaker' applies to the face tokenizer only")
+        if self.head_rotation and self.part != "face":
+            raise ValueError("VQConfig.head_rotation applies to the face tokenizer only")
         if not 0.0 < self.ema_decay < 1.0:
             raise ValueError(f"VQConfig.ema_decay must be in (0, 1); got {self.ema_decay}")
+
+    @property
+    def in_dim(self) -> int:
+        """Parameters per frame: face 53 (expression 50 + jaw 3), 56 with the head rotation;
+        body 117 (upper body 27 + hands 90)."""
+        return {"face": 53 + 3 * self.head_rotation, "body": 117}[self.part]
 
     @property
     def frames_per_token(self) -> int:
@@ -118,7 +133,8 @@ class LMConfig:
     rope_theta: float = 10_000.0  # RoPE base (llama)
     tie_embeddings: bool = True  # input and output embeddings share one matrix (saves V x hidden)
     vocab_size: int = 2000  # byte-level BPE vocabulary of the trained text tokenizer (special tokens come on top)
-    base: str | None = None  # a Hub name or local folder of a pretrained causal LM to fine-tune instead
+    base: str | None = None  # a Hub name or local folder of a pretrained causal LM to fine-tune (then the
+    #                          architecture fields above and vocab_size are ignored: the base has its own)
     lora: bool = False  # with base: train LoRA adapters (+ the new token rows) instead of every weight
     lora_r: int = 16
     lora_alpha: int = 32
@@ -192,8 +208,10 @@ class Preset:
 
 def _pair(**kw) -> tuple[VQConfig, VQConfig]:
     face_dim, body_dim = kw.pop("face_code_dim", 8), kw.pop("body_code_dim", 16)
-    face_ref = kw.pop("face_reference", "speaker")
-    return (VQConfig(part="face", code_dim=face_dim, reference=face_ref, **kw),
+    # ours: identity out of the face tokens (the paper keeps it in); the head rotation stays
+    # out as in the paper (tried in: at cpu-mini it cost the jaw, smiles and frowns)
+    face_ref, head = kw.pop("face_reference", "speaker"), kw.pop("head_rotation", False)
+    return (VQConfig(part="face", code_dim=face_dim, reference=face_ref, head_rotation=head, **kw),
             VQConfig(part="body", code_dim=body_dim, **kw))
 
 

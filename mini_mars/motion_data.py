@@ -111,9 +111,31 @@ class MotionFrames:
             yield self.padded(np.arange(i, min(i + batch_size, len(self))), max_len)
 
 
-def speaker_references(utterances) -> dict:
-    """Each speaker's resting face in one segment: {speaker: (53,) float32}, the median of
-    their expression coefficients over all their frames (jaw columns 0: the jaw rests shut).
+HEAD = slice(53, 56)  # the head rotation's columns in a face track that carries it
+
+
+def input_options(cfg) -> dict:
+    """What a tokenizer of config ``cfg`` reads, as keyword arguments of :func:`load_motion`
+    and :func:`utterance_track`: ``reference`` and ``head_rotation``."""
+    return {"reference": getattr(cfg, "reference", "none"), "head_rotation": getattr(cfg, "head_rotation", False)}
+
+
+def utterance_track(utt, part: str, head_rotation: bool = False) -> np.ndarray:
+    """The (n, D) float32 track of one ``UtteranceArrays`` that a ``part`` tokenizer reads:
+    body 117; face 53 (expression, jaw), then the head rotation (3) when asked (zeros for
+    the 153-float face layout, which has none)."""
+    if part == "body":
+        return np.ascontiguousarray(utt.body, dtype=np.float32)
+    if not head_rotation:
+        return np.ascontiguousarray(utt.face, dtype=np.float32)
+    head = utt.head_rotation if utt.head_rotation is not None else np.zeros((len(utt.face), 3), np.float32)
+    return np.concatenate([utt.face, head], axis=1).astype(np.float32, copy=False)
+
+
+def speaker_references(utterances, head_rotation: bool = False) -> dict:
+    """Each speaker's resting face in one segment: {speaker: (53,) or (56,) float32}, the
+    median of their expression coefficients (and head rotation, when tokenized) over all
+    their frames; the jaw columns are 0 (the jaw rests shut).
 
     ``utterances`` are one segment's ``UtteranceArrays`` (e.g. ``segment_utterances(row)
     .utterances``); speakers without frames get no entry.
@@ -121,11 +143,13 @@ def speaker_references(utterances) -> dict:
     by_speaker: dict = {}
     for utt in utterances:
         if len(utt.face):
-            by_speaker.setdefault(utt.speaker, []).append(utt.face)
+            by_speaker.setdefault(utt.speaker, []).append(utterance_track(utt, "face", head_rotation))
+    centred = np.r_[np.arange(schema.FACE_TOKEN_EXPRESSION.start, schema.FACE_TOKEN_EXPRESSION.stop),
+                    np.arange(HEAD.start, HEAD.stop) if head_rotation else []].astype(np.int64)  # fmt: skip
     refs = {}
     for speaker, faces in by_speaker.items():
-        ref = np.zeros(schema.FACE_TOKEN_DIM, dtype=np.float32)
-        ref[schema.FACE_TOKEN_EXPRESSION] = np.median(np.concatenate(faces)[:, schema.FACE_TOKEN_EXPRESSION], axis=0)
+        ref = np.zeros(faces[0].shape[1], dtype=np.float32)
+        ref[centred] = np.median(np.concatenate(faces)[:, centred], axis=0)
         refs[speaker] = ref
     return refs
 
@@ -146,31 +170,35 @@ def segments_of(utterances):
 
 
 def load_motion(data, part: str, *, max_frames: int | None = None, min_frames: int = 8, seed: int = 0,
-                progress: bool = False, reference: str = "none") -> MotionFrames:
+                progress: bool = False, reference: str = "none", head_rotation: bool = False) -> MotionFrames:
     """Every utterance of a split as :class:`MotionFrames` of one part ("face" or "body").
 
     ``data`` is a split (``datasets.Dataset``, streaming ``IterableDataset``, Arrow table or
     rows). Utterances with fewer than ``min_frames`` frames are skipped and counted. With
     ``max_frames``, a random subset of whole utterances (fixed by ``seed``) is kept.
     ``reference="speaker"`` (face only) takes each speaker's resting face off their
-    frames (see the module doc) and keeps it in ``offsets``. Raises ValueError for an
-    unknown part or reference, or when no utterance is left.
+    frames (see the module doc) and keeps it in ``offsets``. ``head_rotation`` (face only)
+    appends the head rotation (:func:`utterance_track`); ``input_options(cfg)`` gives both
+    for a tokenizer config. Raises ValueError for an unknown part or reference, or when no
+    utterance is left.
     """
     if part not in PART_DIM:
         raise ValueError(f"part must be 'face' or 'body'; got {part!r}")
     if reference not in ("none", "speaker") or (reference == "speaker" and part != "face"):
         raise ValueError(f"reference must be 'none', or 'speaker' for the face; got {reference!r} for the {part}")
+    if head_rotation and part != "face":
+        raise ValueError("head_rotation is part of the face tokens only")
     totals = extraction.ExtractionTotals()
     chunks, keys, offsets = [], [], []
     # min_frames=1 here and the length check below: the references use every frame of a speaker
     stream = extraction.iter_utterances(data, smooth=True, min_frames=1, progress=progress, totals=totals)
     for segment in segments_of(stream):
-        refs = speaker_references(segment) if reference == "speaker" else {}
+        refs = speaker_references(segment, head_rotation) if reference == "speaker" else {}
         for utt in segment:
             if len(utt.frames) < min_frames:
                 totals.skipped_utterances += 1
                 continue
-            track = np.ascontiguousarray(utt.face if part == "face" else utt.body, dtype=np.float32)
+            track = utterance_track(utt, part, head_rotation)
             ref = refs.get(utt.speaker, np.zeros(track.shape[1], np.float32))
             chunks.append(track - ref if refs else track)
             offsets.append(ref)
@@ -184,7 +212,7 @@ def load_motion(data, part: str, *, max_frames: int | None = None, min_frames: i
         order = np.random.default_rng(seed).permutation(len(chunks))
         keep = np.sort(order[np.cumsum(lengths[order]) <= max_frames])
         dropped = len(chunks) - len(keep)
-    frames = np.concatenate([chunks[i] for i in keep]) if len(keep) else np.zeros((0, PART_DIM[part]), np.float32)
+    frames = np.concatenate([chunks[i] for i in keep]) if len(keep) else np.zeros((0, PART_DIM[part] + 3 * head_rotation), np.float32)
     lengths = lengths[keep]
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
     if not np.isfinite(frames).all():

@@ -42,7 +42,7 @@ import torch
 from venus_analysis import extraction, schema
 
 from .interleave import interleave_utterance, render
-from .motion_data import segments_of, speaker_references
+from .motion_data import input_options, segments_of, speaker_references, utterance_track
 
 SYSTEM_PROMPT = (
     "You are one of the two people in a recorded conversation. Each message mixes spoken words "
@@ -160,20 +160,23 @@ def _encode_part(model, tracks: list[np.ndarray], pad_multiple: int, window: int
 
 
 def face_inputs(face_vq, utterances, references: dict | None = None) -> list[np.ndarray]:
-    """The face tracks a face tokenizer reads: ``utt.face``, minus the speaker's resting
-    face when the tokenizer was trained that way (``cfg.reference == "speaker"``, see
-    ``motion_data``). ``references``: ``{(video_id, segment_id, speaker): (53,)}``; by
-    default computed from the given utterances, segment by segment."""
+    """The face tracks a face tokenizer reads (``motion_data.utterance_track``: expression
+    and jaw, plus the head rotation when ``cfg.head_rotation``), minus the speaker's resting
+    face when it was trained that way (``cfg.reference == "speaker"``, see ``motion_data``).
+    ``references``: ``{(video_id, segment_id, speaker): (D,)}``; by default computed from
+    the given utterances, segment by segment."""
     utterances = list(utterances)
-    if getattr(getattr(face_vq, "cfg", None), "reference", "none") != "speaker":
-        return [u.face for u in utterances]
+    opts = input_options(getattr(face_vq, "cfg", None))
+    tracks = [utterance_track(u, "face", opts["head_rotation"]) for u in utterances]
+    if opts["reference"] != "speaker":
+        return tracks
     if references is None:
         references = {}
         for seg in segments_of(utterances):
-            for speaker, ref in speaker_references(seg).items():
+            for speaker, ref in speaker_references(seg, opts["head_rotation"]).items():
                 references[(seg[0].video_id, seg[0].segment_id, speaker)] = ref
-    return [u.face - references[(u.video_id, u.segment_id, u.speaker)] if len(u.face) else u.face
-            for u in utterances]  # fmt: skip
+    return [t - references[(u.video_id, u.segment_id, u.speaker)] if len(t) else t
+            for t, u in zip(tracks, utterances)]  # fmt: skip
 
 
 def encode_utterances(face_vq, body_vq, utterances, *, batch_size: int = 64, pad_multiple: int = 64,
@@ -274,7 +277,8 @@ def _segment_turns(row, face_vq, body_vq, stats: PairStats, batch_size: int, pad
             keep.append(k)
 
     # resting faces from all of a speaker's frames in the segment, as the tokenizer was trained
-    refs = {(seg.video_id, seg.segment_id, s): r for s, r in speaker_references(seg.utterances).items()}
+    head = input_options(getattr(face_vq, "cfg", None))["head_rotation"]
+    refs = {(seg.video_id, seg.segment_id, s): r for s, r in speaker_references(seg.utterances, head).items()}
     codes = encode_utterances(face_vq, body_vq, [seg.utterances[k] for k in keep],
                               batch_size=batch_size, pad_multiple=pad_multiple, references=refs)  # fmt: skip
     fpt = face_vq.cfg.frames_per_token

@@ -38,7 +38,7 @@ import torch
 from . import checkpoint as ckpt
 from .config import PARTS, VQConfig, VQTrainConfig
 from .config import preset as get_preset
-from .motion_data import MotionFrames, load_motion
+from .motion_data import MotionFrames, input_options, load_motion
 from .vqvae import VQVAE
 
 HELD_OUT_SHARE = 0.1  # without a test split, this share of train utterances is held out
@@ -82,9 +82,9 @@ def lr_factor(steps: int, warmup: float, milestones=(0.5, 0.75)):
 
 
 def load_splits(data, part: str, tcfg: VQTrainConfig, progress: bool = False,
-                reference: str = "none") -> tuple[MotionFrames, MotionFrames]:
+                reference: str = "none", head_rotation: bool = False) -> tuple[MotionFrames, MotionFrames]:
     """(train, test) frames of ``part``; a held-out 10 % of train utterances if there is no test split.
-    ``reference`` is the tokenizer's ``VQConfig.reference`` (see ``motion_data``)."""
+    ``reference`` and ``head_rotation`` say what the tokenizer reads (``motion_data.input_options``)."""
     if isinstance(data, (str, os.PathLike)):
         from venus_analysis.loading import load_venus
 
@@ -94,13 +94,13 @@ def load_splits(data, part: str, tcfg: VQTrainConfig, progress: bool = False,
                          f"returns); got {type(data).__name__}")  # fmt: skip
     try:
         train = load_motion(data["train"], part, max_frames=tcfg.max_frames, seed=tcfg.seed, progress=progress,
-                            reference=reference)
+                            reference=reference, head_rotation=head_rotation)
     except ValueError as err:
         raise ValueError(f"no {part} training data in the train split: {err}") from None
     if "test" in data:
         try:
             test = load_motion(data["test"], part, max_frames=tcfg.max_frames, seed=tcfg.seed, progress=progress,
-                               reference=reference)
+                               reference=reference, head_rotation=head_rotation)
         except ValueError as err:
             raise ValueError(f"no {part} test data in the test split: {err}") from None
         return train, test
@@ -203,7 +203,7 @@ def train_tokenizer(data, part: str, preset: str = "cpu-mini", out=None, *, step
     device = pick_device(device)
 
     # --- data: frames of every utterance; normalisation from the train frames ---------
-    train, test = load_splits(data, part, tcfg, progress=progress, reference=vcfg.reference)
+    train, test = load_splits(data, part, tcfg, progress=progress, **input_options(vcfg))
     summary = _data_summary(train, test)
     say(f"{part} tokenizer, preset {preset}: {summary['train_utterances']} train utterances "
         f"({summary['train_frames']:,} frames), {summary['test_utterances']} test; {tcfg.steps} steps on {device}")  # fmt: skip

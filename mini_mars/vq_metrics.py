@@ -64,7 +64,7 @@ from venus_analysis import cues as cue_lib
 from venus_analysis import extraction, schema
 from venus_analysis import motion_features as mf
 
-from .motion_data import MotionFrames, segments_of, speaker_references
+from .motion_data import HEAD, MotionFrames, input_options, segments_of, speaker_references, utterance_track
 
 MAX_FRAMES = schema.WINDOW_FRAMES  # 512: MARS cuts every utterance here
 WINDOW = schema.FRAMES_PER_TOKEN  # 8 frames: the nearest-window baseline's unit
@@ -99,7 +99,8 @@ MPJPE_JOINTS = np.concatenate([ARM_JOINTS, FINGER_JOINTS])  # 6 + 30 = 36
 
 # The error metrics every method (model and baselines) gets, in table order.
 ERROR_KEYS = {
-    "face": ["l1", "l2", "l1_expression", "l2_expression", "l1_jaw", "l2_jaw", "velocity_l1", "fd"],
+    "face": ["l1", "l2", "l1_expression", "l2_expression", "l1_jaw", "l2_jaw", "l1_head", "l2_head",
+             "velocity_l1", "fd"],  # *_head only for a face tokenizer that reads the head rotation
     "body": ["l1", "l2", "l1_upper", "l2_upper", "l1_hands", "l2_hands", "velocity_l1", "fd",
              "mpjpe", "mpjpe_upper", "mpjpe_hands", "velocity_mpjpe"],
 }  # fmt: skip
@@ -241,14 +242,16 @@ def parameter_metrics(gt, recon, part: str | None = None, *, spread: bool = True
     """Parameter-space metrics (module docstring) of lists of (T_i, D) arrays.
 
     Keys: ``l1``, ``l2``, ``l1_<group>``/``l2_<group>`` (groups of ``part``, "face" or
-    "body"; guessed from D = 53 / 117 when None), ``velocity_l1``, ``fd``; with ``spread``
+    "body"; guessed from D = 53 or 56 / 117 when None; face with D = 56 adds ``head``), ``velocity_l1``, ``fd``; with ``spread``
     also ``diversity_gt``, ``diversity_recon``, ``variance_gt``, ``variance_recon``.
     """
     gt, recon = _pair_check(gt, recon)
     D = gt[0].shape[1]
     if part is None:
-        part = {schema.FACE_TOKEN_DIM: "face", schema.BODY_TOKEN_DIM: "body"}.get(D)
-    groups = GROUPS[part] if part in GROUPS and D == {"face": 53, "body": 117}[part] else {}
+        part = {schema.FACE_TOKEN_DIM: "face", schema.FACE_TOKEN_DIM + 3: "face", schema.BODY_TOKEN_DIM: "body"}.get(D)
+    groups = dict(GROUPS[part]) if part in GROUPS and D in {"face": (53, 56), "body": (117,)}[part] else {}
+    if part == "face" and D == 56:
+        groups["head"] = HEAD  # a face tokenizer that reads the head rotation too
     out = _group_errors(gt, recon, groups)
     if spread:
         out.update(diversity_gt=diversity(gt), diversity_recon=diversity(recon),
@@ -418,7 +421,7 @@ def format_metrics(metrics: dict) -> str:
     """A plain-text table: one row per error metric, columns model | mean pose | nearest
     window ("-" where absent); then diversity and variance (GT vs reconstruction) and the
     codebook figures."""
-    order = ERROR_KEYS["face"][:6] + ERROR_KEYS["body"][2:6] + ERROR_KEYS["body"][6:]  # groups, then the rest
+    order = ERROR_KEYS["face"][:8] + ERROR_KEYS["body"][2:6] + ERROR_KEYS["body"][6:]  # groups, then the rest
     names = [k for k in order if k in metrics or any(f"{b}_{k}" in metrics for b in BASELINES)]
 
     def cell(key):
@@ -469,15 +472,25 @@ def _with_recon(utt: extraction.UtteranceArrays, face, body) -> extraction.Utter
     """``utt`` with its tokenizer columns replaced by the reconstructed ones (None: kept)."""
     new = {}
     if face is not None:
-        new["face"] = face.astype(np.float32)
+        new["face"] = face[:, : schema.FACE_TOKEN_DIM].astype(np.float32)
+        head = face[:, HEAD] if face.shape[1] > schema.FACE_TOKEN_DIM else None  # tokenized too
+        if head is not None:
+            new["head_rotation"] = head.astype(np.float32)
         if utt.face_full is not None:
             full = utt.face_full.copy()
             lay = schema.face_layout_for(full.shape[1])
             full[:, lay.expression] = face[:, schema.FACE_TOKEN_EXPRESSION]
             full[:, lay.jaw] = face[:, schema.FACE_TOKEN_JAW]
+            if head is not None and lay.head_rotation is not None:
+                full[:, lay.head_rotation] = head
             new["face_full"] = full
     if body is not None:
         new["body"] = body.astype(np.float32)
+        if "head_rotation" not in new and utt.head_rotation is not None:
+            # The paper's body tokens carry the SMPL-X head joint: the face's head rotation
+            # is the head and neck joints together, so swap in the reconstructed head part.
+            h = schema.token_joint_slice("head")
+            new["head_rotation"] = (utt.head_rotation - utt.body[:, h] + body[:, h]).astype(np.float32)
         if utt.body_full is not None:
             full = utt.body_full.copy()
             full[:, schema.BODY_TOKEN_SLICE] = body
@@ -497,7 +510,8 @@ def cue_agreement(model_face, model_body, data_split, *, max_utterances: int = 2
     The first ``max_utterances`` utterances (>= 8 frames, cut at 512) of ``data_split`` are
     read with their full tracks; the reconstruction copy has the face tokenizer columns
     (expression 0:50 and jaw 53:56 of the 156 layout) and the body's 39:156 replaced by the
-    tokenizers' outputs, everything else (head rotation, lower body) from the ground truth.
+    tokenizers' outputs (and the head rotation, when the face tokenizer reads it), everything
+    else (lower body, and the head for a paper-style face tokenizer) from the ground truth.
     ``model_face`` / ``model_body`` may be None: that part stays ground truth.
     :func:`venus_analysis.cues.detect_cues` runs on both.
 
@@ -505,14 +519,18 @@ def cue_agreement(model_face, model_body, data_split, *, max_utterances: int = 2
     cue's track went through a tokenizer here); ``gt_events``, ``recon_events``;
     ``gt_matched`` = share of GT events overlapped by a reconstructed event of the same cue
     (the agreement; NaN without GT events); ``recon_matched`` = share of reconstructed
-    events overlapped by a GT event (NaN without any). Head rotation is not tokenized, so
-    ``nod`` and ``head_shake`` survive trivially (agreement 1): they come last, flagged
-    ``part="head"``, ``reconstructed=False``, and say nothing about the tokenizers.
+    events overlapped by a GT event (NaN without any). ``nod`` and ``head_shake`` come last
+    (``part="head"``): they read the head rotation, which goes through the face tokenizer
+    when it reads it, and otherwise through the body tokenizer's SMPL-X head joint (the
+    paper's layout: the reconstruction's head rotation is the ground truth's with the head
+    joint's share swapped for the reconstructed one; the neck's share is not tokenized).
     """
+    opts = input_options(getattr(model_face, "cfg", None))  # what the face tokenizer reads
     utts, refs = [], []
     stream = extraction.iter_utterances(data_split, smooth=True, full=True, min_frames=1, progress=False)
     for segment in segments_of(stream):
-        by_speaker = speaker_references(segment)  # resting faces, for a face tokenizer that leaves them out
+        # resting faces, for a face tokenizer that leaves them out
+        by_speaker = speaker_references(segment, opts["head_rotation"])
         for utt in segment:
             if len(utt.frames) >= WINDOW and len(utts) < max_utterances:
                 utts.append(_cut(utt, MAX_FRAMES))
@@ -523,9 +541,10 @@ def cue_agreement(model_face, model_body, data_split, *, max_utterances: int = 2
         raise ValueError("no utterance with at least 8 frames in the data")
     face_rec = body_rec = [None] * len(utts)
     if model_face is not None:
-        if getattr(getattr(model_face, "cfg", None), "reference", "none") != "speaker":
-            refs = [np.zeros_like(r) for r in refs]
-        face_rec = reconstruct(model_face, _motion("face", [u.face - r for u, r in zip(utts, refs)]),
+        tracks = [utterance_track(u, "face", opts["head_rotation"]) for u in utts]
+        if opts["reference"] != "speaker":
+            refs = [np.zeros(t.shape[1], np.float32) for t in tracks]
+        face_rec = reconstruct(model_face, _motion("face", [t - r for t, r in zip(tracks, refs)]),
                                batch_size=batch_size, device=_device_of(model_face))  # fmt: skip
         face_rec = [f + r for f, r in zip(face_rec, refs)]  # back in VENUS units
     if model_body is not None:
@@ -545,7 +564,7 @@ def cue_agreement(model_face, model_body, data_split, *, max_utterances: int = 2
             t[1] += len(r)
             t[2] += _overlapping(g, r)
             t[3] += _overlapping(r, g)
-    models = {"face": model_face, "body": model_body, "head": None}
+    models = {"face": model_face, "body": model_body, "head": model_face if opts["head_rotation"] else model_body}
     rows = [{"cue": c, "part": CUE_PART[c], "reconstructed": models[CUE_PART[c]] is not None,
              "gt_events": g, "recon_events": r,
              "gt_matched": gm / g if g else math.nan, "recon_matched": rm / r if r else math.nan}

@@ -38,15 +38,14 @@ from venus_analysis import schema
 
 from .config import VQConfig
 
-IN_DIM = {"face": schema.FACE_TOKEN_DIM, "body": schema.BODY_TOKEN_DIM}  # 53 and 117
-
-
 def column_weights(cfg: VQConfig) -> torch.Tensor:
     """(D,) loss weight of every input column: the jaw weighs ``jaw_weight`` in the face
-    (its 3 columns carry speech); the hands ``hands_weight`` against the upper body."""
-    w = torch.ones(IN_DIM[cfg.part])
+    (its 3 columns carry speech), the head rotation ``head_weight`` (when tokenized); the
+    hands ``hands_weight`` against the upper body."""
+    w = torch.ones(cfg.in_dim)
     if cfg.part == "face":
         w[schema.FACE_TOKEN_JAW] = cfg.jaw_weight
+        w[schema.FACE_TOKEN_DIM :] = cfg.head_weight  # the head rotation, when tokenized (columns 53:56)
     else:
         w[schema.BODY_TOKEN_LEFT_HAND.start : schema.BODY_TOKEN_RIGHT_HAND.stop] = cfg.hands_weight
     return w
@@ -214,7 +213,7 @@ class VQVAE(nn.Module):
     def __init__(self, cfg: VQConfig):
         super().__init__()
         self.cfg = cfg
-        D = IN_DIM[cfg.part]
+        D = cfg.in_dim
         self.encoder, self.decoder = Encoder(D, cfg), Decoder(D, cfg)
         self.quantizer = EMAQuantizer(cfg.codebook_size, cfg.code_dim, cfg.ema_decay, cfg.dead_code_threshold)
         self.register_buffer("mean", torch.zeros(D))
@@ -223,8 +222,8 @@ class VQVAE(nn.Module):
 
     @property
     def in_dim(self) -> int:
-        """Parameters per frame (53 face, 117 body)."""
-        return IN_DIM[self.cfg.part]
+        """Parameters per frame (53 or 56 face, 117 body; ``VQConfig.in_dim``)."""
+        return self.cfg.in_dim
 
     def set_normalization(self, mean, std) -> None:
         """Per-column mean and standard deviation of the training frames (std floored at 1e-3)."""

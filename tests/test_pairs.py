@@ -190,11 +190,18 @@ def test_pair_splits(small, models):
 def test_faces_are_read_relative_to_the_speakers_resting_face(small, models):
     seg = extraction.segment_utterances(small.with_format("arrow")[0:1])
     utts = [u for u in seg if u.n_frames]
-    refs = {(seg.video_id, seg.segment_id, s): r for s, r in speaker_references(seg.utterances).items()}
-    assert models[0].cfg.reference == "speaker" and len(refs) == 2
+    key = (seg.video_id, seg.segment_id)
+    assert models[0].cfg.reference == "speaker" and not models[0].cfg.head_rotation
+    refs = {(*key, s): r for s, r in speaker_references(seg.utterances).items()}
+    assert len(refs) == 2
     centred = face_inputs(models[0], utts, refs)
     for u, f in zip(utts, centred):
-        assert np.allclose(f + refs[(seg.video_id, seg.segment_id, u.speaker)], u.face)
+        assert np.allclose(f + refs[(*key, u.speaker)], u.face)
     assert all(np.array_equal(a, b) for a, b in zip(face_inputs(models[0], utts), centred))  # default: same refs
+    # a face tokenizer that reads the head rotation gets it appended, centred too
+    head_vq = VQVAE(dataclasses.replace(preset("smoke").vq("face"), head_rotation=True))
+    head_refs = {(*key, s): r for s, r in speaker_references(seg.utterances, head_rotation=True).items()}
+    for u, f in zip(utts, face_inputs(head_vq, utts, head_refs)):
+        assert np.allclose(f + head_refs[(*key, u.speaker)], np.c_[u.face, u.head_rotation])
     raw = VQVAE(dataclasses.replace(preset("smoke").vq("face"), reference="none"))
-    assert all(f is u.face for f, u in zip(face_inputs(raw, utts), utts))
+    assert all(np.array_equal(f, u.face) for f, u in zip(face_inputs(raw, utts), utts))  # nothing off

@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 from mini_mars import checkpoint as ckpt
 from mini_mars.cli import main
 from mini_mars.config import preset
+from mini_mars.motion_data import input_options
 from mini_mars.train_vq import evaluate_test, load_splits, lr_factor, train_tokenizer
 from mini_mars.vqvae import VQVAE
 
@@ -31,7 +32,7 @@ def face_run(synth, tmp_path_factory):
 
 def test_training_lowers_test_l1(face_run, synth):
     cfg = preset("smoke")
-    train, test = load_splits(synth, "face", cfg.vq_train, reference=cfg.vq("face").reference)
+    train, test = load_splits(synth, "face", cfg.vq_train, **input_options(cfg.vq("face")))
     torch.manual_seed(cfg.vq_train.seed)
     untrained = VQVAE(cfg.vq("face"))
     untrained.set_normalization(*train.normalization())
@@ -65,7 +66,7 @@ def test_run_folder_is_safetensors_and_json_only(face_run):
 def test_load_tokenizer_round_trip(face_run, synth):
     tok = ckpt.load_tokenizer(face_run.out, part="face")
     assert not tok.training
-    _, test = load_splits(synth, "face", preset("smoke").vq_train)
+    _, test = load_splits(synth, "face", preset("smoke").vq_train, **input_options(preset("smoke").vq("face")))
     x, mask = test.padded(np.arange(8))
     codes, cmask = tok.encode(x, mask)
     want, wmask = face_run.model.encode(x, mask)
@@ -194,7 +195,7 @@ def test_final_metrics_without_vq_metrics(face_run, synth, monkeypatch):
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name.endswith("vq_metrics") else real(name, *a))
-    train, test = load_splits(synth, "face", preset("smoke").vq_train, reference="speaker")
+    train, test = load_splits(synth, "face", preset("smoke").vq_train, **input_options(preset("smoke").vq("face")))
     metrics, table = train_vq.final_metrics(face_run.model, test, train)
     assert {"l1", "perplexity", "codebook_usage", "mean_pose_l1"} <= set(metrics) and "mean pose" in table
     assert metrics["l1"] == pytest.approx(face_run.metrics["l1"], rel=1e-4)

@@ -34,6 +34,10 @@ def test_presets_and_the_cpu_mini_size():
         config.VQConfig(part="body", reference="speaker")
     with pytest.raises(ValueError, match="reference must be one of"):
         config.VQConfig(part="face", reference="person")
+    assert config.preset("cpu-mini").vq("face").in_dim == 53 and paper.vq_face.in_dim == 53  # head rotation: off
+    assert config.VQConfig(part="face", head_rotation=True).in_dim == 56
+    with pytest.raises(ValueError, match="head_rotation applies to the face"):
+        config.VQConfig(part="body", head_rotation=True)
 
 
 def test_config_json_round_trip_and_unknown_fields():
@@ -43,9 +47,10 @@ def test_config_json_round_trip_and_unknown_fields():
         config.from_dict(config.VQConfig, {**config.to_dict(cfg), "colour": 1})
 
 
-@pytest.mark.parametrize("part,dim", [("face", 53), ("body", 117)])
-def test_shapes_with_padding_to_a_multiple_of_eight(part, dim):
-    m = _model(part)
+@pytest.mark.parametrize("part,dim,head", [("face", 56, True), ("face", 53, False), ("body", 117, False)])
+def test_shapes_with_padding_to_a_multiple_of_eight(part, dim, head):
+    m = _model(part) if part == "body" else VQVAE(dataclasses.replace(config.preset("smoke").vq("face"), head_rotation=head))
+    assert m.in_dim == dim  # face: expression 50 + jaw 3 (+ head rotation 3)
     x = torch.randn(3, 50, dim)
     out = m(x)
     assert out.recon.shape == (3, 50, dim)

@@ -1,6 +1,6 @@
 """Benchmark: interleaving words with motion codes, ours against the released code's way.
 
-    python bench/tokenize.py [--segments N] [--seconds S] [--reference-utterances M]
+    python bench/interleave.py [--segments N] [--seconds S] [--reference-utterances M]
 
 Inputs: the synthetic VENUS (``venus_analysis.synthetic.generate_venus``, cached), its
 utterances' frames (``iter_utterances``) and words, and random codes (one face and one
@@ -25,11 +25,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a script, this file's folder comes first on sys.path, and its name would shadow
-# the standard library's `tokenize` (imported by torch, inspect, linecache): drop it.
-_here = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
-sys.path.insert(0, str(_here.parent))  # run from a source checkout
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402

@@ -1,0 +1,261 @@
+"""Generation: a reply with words *and* gestures, and the way back from tokens to motion.
+
+The language model writes one token at a time. Left alone it could write a ``<FACE_k>``
+with no ``<BODY_k>`` after it, which no decoder can turn into motion. Two rules make every
+reply decodable (:class:`MotionPairsProcessor`, a ``transformers`` logits processor):
+
+1. after a ``<FACE_k>`` the next token must be a ``<BODY_j>`` (every other logit -> -inf);
+2. a ``<BODY_j>`` may only follow a ``<FACE_k>``.
+
+Only the ``K`` codes the tokenizers know exist in the vocabulary, so any code the model
+picks decodes. Two ways to reply:
+
+- :func:`generate_reply`: the model chooses words and gestures (``model.generate`` with
+  the processor above and the usual sampling controls);
+- :func:`gesture_for`: the words are given (e.g. "yes, exactly") and the model only
+  chooses where to put which gesture pairs between them, by sampling among
+  "next word" and the face tokens at every word boundary.
+
+Both return a :class:`Reply`: the text, the parsed words and codes, and the decoded face
+and body tracks on a timeline aligned with the words (``interleave.timeline``), ready for
+``venus_analysis.animation`` (:meth:`Reply.figure`) and the cue detectors
+(:meth:`Reply.utterance`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from transformers import LogitsProcessor, LogitsProcessorList
+
+from venus_analysis import schema
+from venus_analysis.extraction import UtteranceArrays
+
+from .interleave import Parsed, parse, strip_motion, timeline
+from .lm_tokenizer import MotionVocab, motion_token_ids
+from .motion_data import HEAD
+from .pairs import SYSTEM_PROMPT
+
+
+class MotionPairsProcessor(LogitsProcessor):
+    """Masks logits so that FACE and BODY tokens always come in pairs (see the module doc)."""
+
+    def __init__(self, vocab: MotionVocab):
+        self.face = slice(*vocab.face_range)
+        self.body = slice(*vocab.body_range)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        """``scores`` (batch, vocab) for the next token, given ``input_ids`` (batch, length)."""
+        last = input_ids[:, -1]
+        after_face = (last >= self.face.start) & (last < self.face.stop)  # (batch,) rule 1 applies
+        out = torch.full_like(scores, float("-inf"))
+        out[after_face, self.body] = scores[after_face, self.body]  # rule 1: only a BODY may follow
+        out[~after_face] = scores[~after_face]
+        out[~after_face, self.body] = float("-inf")  # rule 2: no BODY without its FACE
+        return out
+
+
+@dataclass
+class Reply:
+    """One generated reply: its text (words and motion tokens), what was parsed from it, and
+    the decoded motion. ``face`` (T, 53) or (T, 56) (expression, jaw, then the head rotation
+    when the face tokenizer reads it) and ``body`` (T, 117) are in VENUS units, T = 8 x
+    pairs; ``word_times`` (seconds from the reply's start) place each word on them."""
+
+    text: str
+    parsed: Parsed
+    face: np.ndarray
+    body: np.ndarray
+    word_times: np.ndarray
+    n_tokens: int
+
+    @property
+    def words(self) -> list[str]:
+        """The reply's words, motion tokens left out."""
+        return self.parsed.words
+
+    @property
+    def plain_text(self) -> str:
+        """The words joined by spaces."""
+        return self.parsed.text
+
+    def word_track(self) -> dict:
+        """``{"word", "start_time", "end_time"}`` lists, the form the animations take."""
+        t = self.word_times
+        end = np.append(t[1:], t[-1] + 0.4) if len(t) else t
+        return {"word": list(self.words), "start_time": t.tolist(), "end_time": np.maximum(end, t + 0.1).tolist()}
+
+    @property
+    def head_rotation(self) -> np.ndarray:
+        """(T, 3) head rotation: decoded from the face tokens when they carry it, else the
+        body tokens' SMPL-X head joint (the paper's layout; the neck is not tokenized)."""
+        if self.face.shape[1] > schema.FACE_TOKEN_DIM:
+            return self.face[:, HEAD]
+        return self.body[:, schema.token_joint_slice("head")]
+
+    def utterance(self, utterance_id: int = 0) -> UtteranceArrays:
+        """The reply as an ``UtteranceArrays``, for ``venus_analysis.cues.detect_cues`` and
+        the animations."""
+        n = len(self.face)
+        return UtteranceArrays(utterance_id=utterance_id, speaker=1, frames=np.arange(n, dtype=np.int64),
+                               face=self.face[:, : schema.FACE_TOKEN_DIM], body=self.body,
+                               head_rotation=self.head_rotation, start_time=0.0, end_time=n / schema.FPS,
+                               text=self.plain_text)  # fmt: skip
+
+    def figure(self, title: str | None = None):
+        """An animated plotly figure of the reply (skeleton, face, words, expression strip)."""
+        from venus_analysis.animation import utterance_figure
+
+        if len(self.face) == 0:
+            raise ValueError(f"this reply has no gestures to show (text: {self.plain_text!r})")
+        return utterance_figure(self.utterance(), words=self.word_track(), title=title or f"MARS: “{self.plain_text}”")
+
+
+def decode_codes(face_vq, body_vq, face_codes, body_codes, face_reference=None) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of codes -> (face (8P, 53 or 56), body (8P, 117)) in VENUS units.
+
+    A face tokenizer trained with ``reference="speaker"`` writes expressions relative to a
+    resting face; ``face_reference`` (its width) adds one back (default: none, i.e. the
+    average resting face of the training speakers, which the centred codes are relative to)."""
+    face_codes, body_codes = np.asarray(face_codes, np.int64), np.asarray(body_codes, np.int64)
+    if len(face_codes) != len(body_codes):
+        raise ValueError(f"face and body codes must pair up; got {len(face_codes)} and {len(body_codes)}")
+    if len(face_codes) == 0:
+        return np.zeros((0, face_vq.in_dim), np.float32), np.zeros((0, body_vq.in_dim), np.float32)
+    with torch.no_grad():
+        face = face_vq.decode(torch.as_tensor(face_codes, device=_device(face_vq))[None])[0].float().cpu().numpy()
+        body = body_vq.decode(torch.as_tensor(body_codes, device=_device(body_vq))[None])[0].float().cpu().numpy()
+    if face_reference is not None:
+        face = face + np.asarray(face_reference, np.float32)
+    return face, body
+
+
+def _device(module) -> torch.device:
+    return next(module.parameters()).device
+
+
+def messages_for(prompt: str, *, mask_cues: bool = False, system_prompt: str = SYSTEM_PROMPT,
+                 history: list[dict] | None = None) -> list[dict]:
+    """The chat messages for a user turn: system prompt, optional earlier turns, the prompt.
+
+    ``prompt`` is plain words or an interleaved utterance (``interleave.render``);
+    ``mask_cues`` strips its motion tokens (the "cues masked" ablation)."""
+    content = strip_motion(prompt) if mask_cues else prompt
+    return [{"role": "system", "content": system_prompt}, *(history or []), {"role": "user", "content": content}]
+
+
+def _prompt_ids(tokenizer, messages: list[dict], device) -> torch.Tensor:
+    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False)
+    if isinstance(ids, dict) or hasattr(ids, "input_ids"):  # transformers versions differ here
+        ids = ids["input_ids"]
+    return torch.tensor([list(ids)], dtype=torch.long, device=device)
+
+
+def _reply(tokenizer, new_ids, face_vq, body_vq, face_reference) -> Reply:
+    vocab = motion_token_ids(tokenizer)
+    text = tokenizer.decode(new_ids, skip_special_tokens=False)
+    for special in (tokenizer.eos_token, tokenizer.pad_token, "<|end|>"):
+        if special:
+            text = text.replace(special, "")
+    parsed = parse(text, codebook_size=len(vocab.face_ids))
+    face, body = decode_codes(face_vq, body_vq, parsed.face, parsed.body, face_reference)
+    times, _ = timeline(parsed, face_vq.cfg.frames_per_token)
+    return Reply(text.strip(), parsed, face, body, times, len(new_ids))
+
+
+def _end_ids(tokenizer) -> list[int]:
+    ends = [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|end|>")]
+    return sorted({i for i in ends if i is not None and i != tokenizer.unk_token_id})
+
+
+@torch.no_grad()
+def generate_reply(model, tokenizer, face_vq, body_vq, prompt: str | list[dict], *, mask_cues: bool = False,
+                   max_new_tokens: int = 160, do_sample: bool = True, temperature: float = 0.8,
+                   top_k: int | None = 50, top_p: float | None = 0.95, seed: int | None = 0,
+                   face_reference=None) -> Reply:
+    """MARS's reply to ``prompt`` (plain or interleaved text, or ready chat messages).
+
+    Sampling: ``temperature``, ``top_k``, ``top_p`` (``do_sample=False``: greedy); ``seed``
+    makes a sampled reply repeatable (it seeds torch's global generator, as
+    ``transformers`` sampling draws from it). The logits processor guarantees paired motion
+    tokens. ``mask_cues`` strips the motion tokens of the (last) user turn.
+    """
+    if isinstance(prompt, list):  # ready messages: mask the last user turn's cues if asked
+        messages = [dict(m) for m in prompt]
+        if mask_cues:
+            last = max(i for i, m in enumerate(messages) if m["role"] == "user")
+            messages[last]["content"] = strip_motion(messages[last]["content"])
+    else:
+        messages = messages_for(prompt, mask_cues=mask_cues)
+    device = _device(model)
+    ids = _prompt_ids(tokenizer, messages, device)
+    if seed is not None:
+        torch.manual_seed(seed)
+    sampling = dict(do_sample=True, temperature=temperature, top_k=top_k, top_p=top_p) if do_sample else dict(do_sample=False)
+    out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                         logits_processor=LogitsProcessorList([MotionPairsProcessor(motion_token_ids(tokenizer))]),
+                         eos_token_id=_end_ids(tokenizer), pad_token_id=tokenizer.pad_token_id, **sampling)  # fmt: skip
+    return _reply(tokenizer, out[0, ids.shape[1] :].tolist(), face_vq, body_vq, face_reference)
+
+
+def _word_pieces(tokenizer, words: list[str]) -> list[tuple[list[int], list[int]]]:
+    """Token ids of every word, written at the reply's start (no space) and after something
+    (one space before it), as ``interleave.render`` writes them."""
+    return [(tokenizer.encode(w, add_special_tokens=False), tokenizer.encode(" " + w, add_special_tokens=False))
+            for w in words]  # fmt: skip
+
+
+@torch.no_grad()
+def gesture_for(model, tokenizer, face_vq, body_vq, words: str, prompt: str | list[dict] = "", *,
+                temperature: float = 0.8, seed: int | None = 0, max_pairs: int = 64, face_reference=None) -> Reply:
+    """Say ``words`` with gestures the model chooses: the words are forced, in order; at
+    every word boundary the model picks between the next word and a ``<FACE_k>`` (then its
+    ``<BODY_j>``), by sampling from its own probabilities restricted to those choices
+    (``temperature`` 0: the most likely). ``prompt`` is the user turn being answered.
+    At most ``max_pairs`` pairs (64 = the 512-frame window)."""
+    vocab = motion_token_ids(tokenizer)
+    f0, f1 = vocab.face_range
+    b0, b1 = vocab.body_range
+    end_id = _end_ids(tokenizer)[0]
+    pieces = _word_pieces(tokenizer, words.split())
+    messages = prompt if isinstance(prompt, list) else messages_for(prompt)
+    device = _device(model)
+    ids = _prompt_ids(tokenizer, messages, device)
+    gen = torch.Generator().manual_seed(seed if seed is not None else 0)
+
+    def pick(logits: torch.Tensor, allowed: torch.Tensor) -> int:
+        """One id among ``allowed``, from the model's logits restricted to them."""
+        z = logits[allowed].float().cpu()
+        if temperature <= 0:
+            return int(allowed[int(z.argmax())])
+        p = torch.softmax(z / temperature, dim=0)
+        return int(allowed[int(torch.multinomial(p, 1, generator=gen))])
+
+    face_ids = torch.arange(f0, f1, device=device)
+    body_ids = torch.arange(b0, b1, device=device)
+    out, queue, w, pairs = [], [], 0, 0  # emitted ids; pieces of the current word still to write
+    past, step_ids = None, ids
+    while True:
+        res = model(input_ids=step_ids, past_key_values=past, use_cache=True)
+        past, logits = res.past_key_values, res.logits[0, -1]
+        if out and f0 <= out[-1] < f1:
+            nxt = pick(logits, body_ids)  # rule 1: the FACE's BODY
+            pairs += 1
+        elif queue:
+            nxt = queue.pop(0)  # inside a word: its next piece
+        else:  # a word boundary: a gesture pair, or the next word (or the end)
+            word = pieces[w][1 if out else 0] if w < len(pieces) else [end_id]
+            allowed = torch.tensor([word[0]], device=device)
+            if pairs < max_pairs:
+                allowed = torch.cat([face_ids, allowed])
+            nxt = pick(logits, allowed)
+            if nxt == word[0]:
+                queue, w = list(word[1:]), w + 1
+        if nxt == end_id:
+            break
+        out.append(nxt)
+        step_ids = torch.tensor([[nxt]], device=device)
+    return _reply(tokenizer, out, face_vq, body_vq, face_reference)
+

@@ -1,0 +1,53 @@
+"""The model commands end to end at the smoke size: train-vq, train-lm, generate, demo."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from mini_mars.cli import EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE, main
+
+SMALL = ["--segments", "6", "--seconds", "40", "--seed", "1"]
+
+
+@pytest.fixture(scope="module")
+def mars_run(tmp_path_factory):
+    """Smoke tokenizers and a smoke language model trained through the CLI."""
+    root = tmp_path_factory.mktemp("mars")
+    for part in ("face", "body"):
+        assert main(["train-vq", "--part", part, "--preset", "smoke", "--out", str(root / "vq" / part), *SMALL]) == EXIT_OK
+    assert main(["train-lm", "--vq", str(root / "vq"), "--preset", "smoke", "--out", str(root / "mars"), *SMALL]) == EXIT_OK
+    return root
+
+
+def test_train_lm_writes_a_self_contained_run(mars_run):
+    run = mars_run / "mars"
+    for f in ("model/config.json", "model/model.safetensors", "vq/face/model.safetensors", "vq/body/config.json",
+              "pairs.json", "metrics.json", "train_log.json"):  # fmt: skip
+        assert (run / f).is_file(), f
+    pairs = json.loads((run / "pairs.json").read_text())
+    assert pairs["train"]["pairs"] > 0 and pairs["test"]["pairs"] > 0
+    assert math.isfinite(json.loads((run / "metrics.json").read_text())["eval_loss"])
+
+
+def test_generate_replies_and_gestures_given_words(mars_run, capsys, tmp_path):
+    run = str(mars_run / "mars")
+    assert main(["generate", "--run", run, "--prompt", "Do you know what time it is?"]) == EXIT_OK
+    assert "gesture pairs" in capsys.readouterr().out
+    html = tmp_path / "reply.html"
+    code = main(["generate", "--run", run, "--say", "yes, exactly", "--temperature", "1.5", "--html", str(html)])
+    out = capsys.readouterr().out
+    assert "words: yes, exactly" in out
+    if "\n0 gesture pairs" in out:  # an untrained model may choose no gesture at all
+        assert code == EXIT_PROBLEMS and not html.exists()
+    else:
+        assert code == EXIT_OK and "<html>" in html.read_text()[:200]
+
+
+def test_generate_and_train_lm_bad_input(tmp_path, capsys):
+    assert main(["generate", "--run", str(tmp_path / "nothing"), "--prompt", "hi"]) == EXIT_UNREADABLE
+    assert "no trained model" in capsys.readouterr().err
+    assert main(["train-lm", "--vq", str(tmp_path / "novq"), "--preset", "smoke", "--out", str(tmp_path / "m"), *SMALL]) == EXIT_PROBLEMS
+    assert "tokenizer" in capsys.readouterr().err

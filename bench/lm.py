@@ -1,7 +1,7 @@
 """Benchmark: the language model (``cpu-mini``): training throughput of ``train_lm``'s loop
-against a bare PyTorch loop.
+against a bare PyTorch loop, and the latency of one generated reply decoded to motion.
 
-    python bench/lm.py [--steps N] [--repeats R] [--threads T]
+    python bench/lm.py [--steps N] [--repeats R] [--threads T] [--reply-tokens N] [--skip-train]
 
 The size is the ``cpu-mini`` preset: a Llama of width 128, 4 layers, 4 heads, MLP 512, tied
 embeddings, over a byte-level BPE of up to 2,000 tokens + 2 x 256 motion tokens (the
@@ -36,6 +36,10 @@ bare 2,200, overhead +7 %, but the per-run ratios spread from -20 % to +61 % und
 load, so only the median means anything. Timed alone, in one process, on the same 8
 batches, the steps themselves are even (ours/bare 0.95 median): accelerate adds nothing
 measurable on one CPU. A 20-step ``train_lm`` call takes ~18-25 s in all.
+
+**Generation** (section 2): ``generate_reply`` end to end (chat template, sampling with the
+pairing processor, ``--reply-tokens`` new tokens forced with ``min_new_tokens``, parsing,
+decoding the pairs through cpu-mini face and body tokenizers): median of 5 or more runs.
 """
 
 from __future__ import annotations
@@ -153,8 +157,30 @@ def bench_train(pairs, tok, args) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# Section 2: generation latency -- not here yet (to be added with generation).
+# Section 2: generation latency
 # ---------------------------------------------------------------------------------------
+def bench_generate(model, tok, n_tokens: int, repeats: int) -> None:
+    """One reply of ``n_tokens`` new tokens (sampled, pairs enforced), parsed and decoded to
+    face and body motion by cpu-mini tokenizers: the whole ``generate_reply`` call."""
+    from mini_mars.generate import generate_reply
+    from mini_mars.vqvae import VQVAE
+
+    face_vq, body_vq = (VQVAE(preset(PRESET).vq(part)).eval() for part in ("face", "body"))
+    model.eval()
+    prompt = "<FACE_1><BODY_2> Do<FACE_3><BODY_4> you know what time it is?"
+    generate_reply(model, tok, face_vq, body_vq, prompt, max_new_tokens=8, seed=0)  # warm-up
+    times, pairs = [], []
+    for r in range(repeats):
+        t = time.perf_counter()
+        reply = generate_reply(model, tok, face_vq, body_vq, prompt, max_new_tokens=n_tokens,
+                               min_new_tokens=n_tokens, seed=r)  # fmt: skip
+        times.append(time.perf_counter() - t)
+        pairs.append(reply.parsed.n_pairs)
+    med = statistics.median(times)
+    print(f"  generation: one reply of {n_tokens} new tokens ({statistics.median(pairs):.0f} gesture pairs, median) "
+          f"+ parse + decode to motion, {repeats} runs")  # fmt: skip
+    print(f"    latency {med * 1000:,.0f} ms median (min {min(times) * 1000:,.0f} ms); "
+          f"{n_tokens / med:,.0f} tokens/s; target under 0.5 s: {'met' if med < 0.5 else 'NOT met'}")  # fmt: skip
 
 
 def main(argv=None) -> None:
@@ -163,8 +189,11 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=4, help="alternating timing runs (medians reported; default 4)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1: steady under load; 0 = torch's default, one per core)")
+    parser.add_argument("--reply-tokens", type=int, default=60,
+                        help="new tokens per generated reply (default 60: a real reply is ~50)")
+    parser.add_argument("--skip-train", action="store_true", help="only the generation latency")
     args = parser.parse_args(argv)
-    if min(args.steps, args.repeats) < 1 or args.threads < 0:
+    if min(args.steps, args.repeats, args.reply_tokens) < 1 or args.threads < 0:
         parser.error("--steps and --repeats must be at least 1, --threads at least 0")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import datasets
@@ -189,7 +218,9 @@ def main(argv=None) -> None:
           f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")  # fmt: skip
     print(f"\nLM ({PRESET}): llama, width {lcfg.hidden_size}, {lcfg.layers} layers, {lcfg.heads} heads, MLP "
           f"{lcfg.intermediate_size}, vocab {len(tok):,}: {count_parameters(model):,} parameters")  # fmt: skip
-    bench_train(pairs, tok, args)
+    if not args.skip_train:
+        bench_train(pairs, tok, args)
+    bench_generate(model, tok, args.reply_tokens, max(args.repeats, 5))
     print(f"(whole bench: {time.perf_counter() - t0:.0f} s)")
 
 

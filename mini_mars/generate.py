@@ -174,13 +174,14 @@ def _end_ids(tokenizer) -> list[int]:
 def generate_reply(model, tokenizer, face_vq, body_vq, prompt: str | list[dict], *, mask_cues: bool = False,
                    max_new_tokens: int = 160, do_sample: bool = True, temperature: float = 0.8,
                    top_k: int | None = 50, top_p: float | None = 0.95, seed: int | None = 0,
-                   face_reference=None) -> Reply:
+                   min_new_tokens: int = 0, face_reference=None) -> Reply:
     """MARS's reply to ``prompt`` (plain or interleaved text, or ready chat messages).
 
     Sampling: ``temperature``, ``top_k``, ``top_p`` (``do_sample=False``: greedy); ``seed``
     makes a sampled reply repeatable (it seeds torch's global generator, as
     ``transformers`` sampling draws from it). The logits processor guarantees paired motion
-    tokens. ``mask_cues`` strips the motion tokens of the (last) user turn.
+    tokens. ``mask_cues`` strips the motion tokens of the (last) user turn;
+    ``min_new_tokens`` forbids ending earlier (benchmarks use it for a fixed length).
     """
     if isinstance(prompt, list):  # ready messages: mask the last user turn's cues if asked
         messages = [dict(m) for m in prompt]
@@ -195,6 +196,7 @@ def generate_reply(model, tokenizer, face_vq, body_vq, prompt: str | list[dict],
         torch.manual_seed(seed)
     sampling = dict(do_sample=True, temperature=temperature, top_k=top_k, top_p=top_p) if do_sample else dict(do_sample=False)
     out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                         min_new_tokens=min_new_tokens,
                          logits_processor=LogitsProcessorList([MotionPairsProcessor(motion_token_ids(tokenizer))]),
                          eos_token_id=_end_ids(tokenizer), pad_token_id=tokenizer.pad_token_id, **sampling)  # fmt: skip
     return _reply(tokenizer, out[0, ids.shape[1] :].tolist(), face_vq, body_vq, face_reference)

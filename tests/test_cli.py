@@ -1,8 +1,9 @@
-"""The `venus-mars` command: demo, data synth / validate / info, and their exit codes."""
+"""The `venus-mars` command: demo (smoke), data synth / validate / info, and their exit codes."""
 
 from __future__ import annotations
 
 import json
+import math
 
 import pyarrow.parquet as pq
 import pytest
@@ -13,12 +14,20 @@ from tests.factories import make_row, rows_to_dataset
 SMALL = ["--segments", "3", "--seconds", "30", "--seed", "1"]
 
 
-def test_demo_prints_a_clean_summary(capsys):
-    assert main(["demo", *SMALL]) == EXIT_OK
-    out = capsys.readouterr().out
-    assert "no problems" in out
-    for header in ("segments", "utterances", "words", "face frames", "speech min", "train", "test", "total"):
-        assert header in out
+def test_demo_runs_everything_end_to_end(capsys, tmp_path):
+    out = tmp_path / "demo"
+    assert main(["demo", "--preset", "smoke", "--out", str(out), "--segments", "8", "--seconds", "40"]) == EXIT_OK
+    printed = capsys.readouterr().out
+    for header in ("segments", "utterances", "face tokenizer", "language model", "evaluation", "nll_face"):
+        assert header in printed, header
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("elapsed_seconds", "perplexity", "nll_face", "nll_body", "nll_face_uniform", "nll_body_uniform",
+                "nll_face_unigram", "nll_body_unigram", "association_precision", "association_recall",
+                "cue_reply_accuracy_with_cues", "cue_reply_accuracy_cues_masked"):  # the issue's keys
+        assert isinstance(metrics[key], float), key
+    assert metrics["nll_face_uniform"] == pytest.approx(math.log(32))  # smoke: K = 32
+    html = (out / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "Plotly" in html and "NLL of face tokens" in html
 
 
 def test_synth_then_validate_and_info(tmp_path, capsys):

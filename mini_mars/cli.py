@@ -44,6 +44,16 @@ def _load(source: str, split: str | None, args, on_error: str = "ignore") -> obj
     return load_venus(source, split=split, on_error=on_error, **kwargs)
 
 
+def _load_or_say(source: str, split: str | None, args, on_error: str = "ignore"):
+    """:func:`_load`, or None after saying why the source cannot be read at all (the
+    commands then exit with EXIT_UNREADABLE)."""
+    try:
+        return _load(source, split, args, on_error=on_error)
+    except Exception as err:  # anything that stops us reading the source at all
+        print(f"cannot read {source!r}: {err}", file=sys.stderr)
+        return None
+
+
 def cmd_demo(args) -> int:
     """Everything end to end on the synthetic VENUS: tokenizers, LM, evaluation, report."""
     from .demo import run_demo
@@ -69,10 +79,8 @@ def cmd_data_validate(args) -> int:
     """Validate every row of a source; print the report; exit 0, 1 or 2."""
     from venus_analysis.validation import validate
 
-    try:
-        data = _load(args.source, args.split, args)
-    except Exception as err:  # anything that stops us reading the source at all
-        print(f"cannot read {args.source!r}: {err}", file=sys.stderr)
+    data = _load_or_say(args.source, args.split, args)
+    if data is None:
         return EXIT_UNREADABLE
     report = validate(data, progress=True)
     print(report.format(max_lines=args.max_lines))
@@ -83,10 +91,8 @@ def cmd_data_info(args) -> int:
     """Print the summary table of a source."""
     from venus_analysis.summary import format_summary, summarize
 
-    try:
-        data = _load(args.source, args.split, args)
-    except Exception as err:
-        print(f"cannot read {args.source!r}: {err}", file=sys.stderr)
+    data = _load_or_say(args.source, args.split, args)
+    if data is None:
         return EXIT_UNREADABLE
     print(format_summary(summarize(data, args.split, progress=True)))
     return EXIT_OK
@@ -97,11 +103,9 @@ def cmd_analyze(args) -> int:
     from venus_analysis.analysis import analyze, write_analysis
 
     t0 = time.perf_counter()
-    try:
-        # on_error="skip": bad rows are removed and counted (printed by the loader), not fatal.
-        data = _load(args.source, args.split, args, on_error="skip")
-    except Exception as err:
-        print(f"cannot read {args.source!r}: {err}", file=sys.stderr)
+    # on_error="skip": bad rows are removed and counted (printed by the loader), not fatal.
+    data = _load_or_say(args.source, args.split, args, on_error="skip")
+    if data is None:
         return EXIT_UNREADABLE
     name = args.name or ("synthetic VENUS" if args.source == "synthetic" else args.source)
     result = analyze(data, source=name, per_video=args.per_video, n_boot=args.n_boot, seed=args.seed,
@@ -120,10 +124,8 @@ def cmd_train_vq(args) -> int:
     """Train the face or body tokenizer; write checkpoints, log.json and metrics.json."""
     from .train_vq import train_tokenizer
 
-    try:
-        data = _load(args.data, None, args, on_error="skip")
-    except Exception as err:
-        print(f"cannot read {args.data!r}: {err}", file=sys.stderr)
+    data = _load_or_say(args.data, None, args, on_error="skip")
+    if data is None:
         return EXIT_UNREADABLE
     out = args.out or f"runs/vq-{args.part}-{args.preset}"
     seed = args.seed if args.train_seed is None else args.train_seed  # --seed seeds data and training
@@ -142,10 +144,8 @@ def cmd_train_lm(args) -> int:
     """Build chat pairs through two trained tokenizers and train the language model."""
     from .pipeline import train_mars
 
-    try:
-        data = _load(args.data, None, args, on_error="skip")
-    except Exception as err:
-        print(f"cannot read {args.data!r}: {err}", file=sys.stderr)
+    data = _load_or_say(args.data, None, args, on_error="skip")
+    if data is None:
         return EXIT_UNREADABLE
     out = args.out or f"runs/mars-{args.preset}"
     overrides = {k: v for k, v in (("base", args.base), ("lora", args.lora or None)) if v is not None}

@@ -16,8 +16,13 @@ from __future__ import annotations
 
 import html
 import math
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+from venus_analysis.files import atomic_write_text
 
 from .checkpoint import write_json
 
@@ -41,8 +46,6 @@ def run_demo(preset: str = "cpu-mini", out="runs/demo", *, segments: int | None 
 
     from .lm_eval import evaluate_lm, format_lm_metrics
     from .pipeline import load_mars, train_mars
-    from .train_vq import train_tokenizer
-
     say = _say(progress)
     out = Path(out)
     t0 = time.perf_counter()
@@ -64,9 +67,19 @@ def run_demo(preset: str = "cpu-mini", out="runs/demo", *, segments: int | None 
     t = lap("summary", t)
 
     say("\n1/3 motion tokenizers: face and body VQ-VAEs turn every 8 frames (0.32 s) into one code")
-    for part in ("face", "body"):
-        train_tokenizer(data, part, preset, out / "vq" / part, progress=progress, seed=seed)
-        t = lap(f"{part} tokenizer", t)
+    parallel = (os.cpu_count() or 1) >= 2
+    if parallel:  # one process per tokenizer, one thread each: both cores busy, no contention
+        say("training the face and body tokenizers side by side in two processes ...")
+        ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: safe with torch and tokenizers threads
+        with ProcessPoolExecutor(max_workers=2, mp_context=ctx) as pool:
+            jobs = [pool.submit(_train_part, part, preset, str(out / "vq" / part), (n_seg, secs, seed)) for part in ("face", "body")]
+            for job in jobs:
+                say(job.result())
+        t = lap("face + body tokenizers", t)
+    else:
+        for part in ("face", "body"):
+            say(_train_part(part, preset, str(out / "vq" / part), (n_seg, secs, seed), one_thread=False))
+            t = lap(f"{part} tokenizer", t)
 
     say("\n2/3 the language model: replies to the other speaker, words and <FACE_k><BODY_k> pairs")
     result, pairs, _ = train_mars(data, out / "vq", preset, out / "mars", progress=progress, seed=seed)
@@ -83,12 +96,29 @@ def run_demo(preset: str = "cpu-mini", out="runs/demo", *, segments: int | None 
     metrics = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
     metrics["elapsed_seconds"] = time.perf_counter() - t0
     metrics["lm_eval_loss"] = float(result.metrics.get("eval_loss", math.nan))
-    (out / "report.html").write_text(build_report(metrics, tables, replies, preset, timings), encoding="utf-8")
+    atomic_write_text(out / "report.html", build_report(metrics, tables, replies, preset, timings))
     write_json(out / "metrics.json", metrics)
     lap("report", t)
     say("\n" + format_lm_metrics(metrics))
     say(f"\ndone in {metrics['elapsed_seconds']:.0f} s: {out / 'report.html'}, {out / 'metrics.json'}")
     return metrics
+
+
+def _train_part(part: str, preset: str, out: str, data_args: tuple, one_thread: bool = True) -> str:
+    """One tokenizer, e.g. in a worker process (the cached synthetic data is memory-mapped,
+    not copied); returns its summary line."""
+    import torch
+
+    from venus_analysis.synthetic import generate_venus
+
+    from .train_vq import train_tokenizer
+
+    if one_thread:
+        torch.set_num_threads(1)
+    n_seg, secs, seed = data_args
+    result = train_tokenizer(generate_venus(n_seg, secs, seed, progress=False), part, preset, out, progress=False, seed=seed)
+    m = result.metrics
+    return f"  {part}: test L1 {m['l1']:.4f} (mean pose {m.get('mean_pose_l1', float('nan')):.4f}), codebook use {m['codebook_usage']:.0%}"
 
 
 def _example_replies(mars, test_pairs, tables, n: int = REPLIES_SHOWN) -> list[dict]:

@@ -18,7 +18,7 @@ def test_demo_runs_everything_end_to_end(capsys, tmp_path):
     out = tmp_path / "demo"
     assert main(["demo", "--preset", "smoke", "--out", str(out), "--segments", "8", "--seconds", "40"]) == EXIT_OK
     printed = capsys.readouterr().out
-    for header in ("segments", "utterances", "face tokenizer", "language model", "evaluation", "nll_face"):
+    for header in ("segments", "utterances", "face: test L1", "language model", "evaluation", "nll_face"):
         assert header in printed, header
     metrics = json.loads((out / "metrics.json").read_text())
     for key in ("elapsed_seconds", "perplexity", "nll_face", "nll_body", "nll_face_uniform", "nll_body_uniform",

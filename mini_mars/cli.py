@@ -58,7 +58,7 @@ def cmd_demo(args) -> int:
     """Everything end to end on the synthetic VENUS: tokenizers, LM, evaluation, report."""
     from .demo import run_demo
 
-    run_demo(args.preset, args.out, segments=args.segments, seconds=args.seconds, seed=args.seed)
+    run_demo(args.preset, args.out, segments=args.segments, seconds=args.seconds, seed=args.seed, lm_steps=args.lm_steps)
     return EXIT_OK
 
 
@@ -209,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--segments", type=int, default=None, help="synthetic segments (default: by preset)")
     demo.add_argument("--seconds", type=float, default=None, help="seconds per segment (default: by preset)")
     demo.add_argument("--seed", type=int, default=0, help="random seed for data and training (default 0)")
+    demo.add_argument("--lm-steps", type=int, default=None,
+                      help="language-model steps (default: the preset's; cpu-mini 300, 1200 learns the cues)")
     demo.set_defaults(func=cmd_demo)
 
     data = sub.add_parser("data", help="make, check and summarise VENUS-format data")

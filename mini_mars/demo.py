@@ -39,8 +39,11 @@ def _say(progress: bool):
 
 
 def run_demo(preset: str = "cpu-mini", out="runs/demo", *, segments: int | None = None,
-             seconds: float | None = None, seed: int = 0, progress: bool = True) -> dict:
-    """Run everything and write ``out``; returns the metrics dict (also in ``metrics.json``)."""
+             seconds: float | None = None, seed: int = 0, lm_steps: int | None = None,
+             progress: bool = True) -> dict:
+    """Run everything and write ``out``; returns the metrics dict (also in ``metrics.json``).
+    ``lm_steps`` overrides the preset's language-model steps (cpu-mini: 300 keeps the demo
+    short but learns little of the motion; 1,200 learns the cue-dependent replies)."""
     from venus_analysis.summary import format_summary, summarize
     from venus_analysis.synthetic import generate_venus
 
@@ -82,7 +85,7 @@ def run_demo(preset: str = "cpu-mini", out="runs/demo", *, segments: int | None 
             t = lap(f"{part} tokenizer", t)
 
     say("\n2/3 the language model: replies to the other speaker, words and <FACE_k><BODY_k> pairs")
-    result, pairs, _ = train_mars(data, out / "vq", preset, out / "mars", progress=progress, seed=seed)
+    result, pairs, _ = train_mars(data, out / "vq", preset, out / "mars", steps=lm_steps, progress=progress, seed=seed)
     t = lap("pairs + language model", t)
 
     say("\n3/3 evaluation: perplexity and NLL against baselines, planted associations, cue-dependent replies")

@@ -213,10 +213,11 @@ def _word_pieces(tokenizer, words: list[str]) -> list[tuple[list[int], list[int]
 def gesture_for(model, tokenizer, face_vq, body_vq, words: str, prompt: str | list[dict] = "", *,
                 temperature: float = 0.8, seed: int | None = 0, max_pairs: int = 64, face_reference=None) -> Reply:
     """Say ``words`` with gestures the model chooses: the words are forced, in order; at
-    every word boundary the model picks between the next word and a ``<FACE_k>`` (then its
-    ``<BODY_j>``), by sampling from its own probabilities restricted to those choices
-    (``temperature`` 0: the most likely). ``prompt`` is the user turn being answered.
-    At most ``max_pairs`` pairs (64 = the 512-frame window)."""
+    every word boundary a gesture pair comes with the model's total probability of a
+    ``<FACE_k>`` there (against all words and the end: the forced word takes their place),
+    and then its code is drawn from the FACE tokens (``temperature`` 0: the most likely
+    choice each time), followed by its ``<BODY_j>``. ``prompt`` is the user turn being
+    answered. At most ``max_pairs`` pairs (64 = the 512-frame window)."""
     vocab = motion_token_ids(tokenizer)
     f0, f1 = vocab.face_range
     b0, b1 = vocab.body_range
@@ -247,13 +248,15 @@ def gesture_for(model, tokenizer, face_vq, body_vq, words: str, prompt: str | li
             pairs += 1
         elif queue:
             nxt = queue.pop(0)  # inside a word: its next piece
-        else:  # a word boundary: a gesture pair, or the next word (or the end)
+        else:  # a word boundary: first *whether* a gesture comes here, then *which* one
             word = pieces[w][1 if out else 0] if w < len(pieces) else [end_id]
-            allowed = torch.tensor([word[0]], device=device)
-            if pairs < max_pairs:
-                allowed = torch.cat([face_ids, allowed])
-            nxt = pick(logits, allowed)
-            if nxt == word[0]:
+            # P(gesture) = the model's total probability of any FACE token; everything else
+            # (any word, the end) stands for "go on speaking": the forced word takes its place
+            p_face = float(torch.softmax(logits.float(), dim=-1)[f0:f1].sum())
+            gesture = pairs < max_pairs and (p_face > 0.5 if temperature <= 0 else
+                                              float(torch.rand(1, generator=gen)) < p_face)
+            nxt = pick(logits, face_ids) if gesture else word[0]
+            if not gesture:
                 queue, w = list(word[1:]), w + 1
         if nxt == end_id:
             break

@@ -281,11 +281,18 @@ def _words(text: str) -> set[str]:
     return {w for w in (rules.normalize_word(x) for x in strip_motion(text).split()) if w}
 
 
+# Words every kind of reply uses (function words, fillers, affirmations, times): they say
+# nothing about the category, and a babbling model would be scored on them.
+COMMON_WORDS = frozenset(
+    "a about am and are be could do every first for guess have i it like of oh really right "
+    "the time to today told we will would yeah yes you".split())
+
+
 @functools.lru_cache(maxsize=1)
 def category_words() -> dict[str, frozenset[str]]:
-    """The distinctive words of every reply category: the words of its templates minus the
-    words that appear in the templates of another category."""
-    words = {c: set().union(*(_words(t) for t in ts)) for c, ts in rules.REPLY_TEMPLATES.items()}
+    """The distinctive words of every reply category: the content words of its templates
+    (not in :data:`COMMON_WORDS`) that no template of another category uses."""
+    words = {c: set().union(*(_words(t) for t in ts)) - COMMON_WORDS for c, ts in rules.REPLY_TEMPLATES.items()}
     return {c: frozenset(w - set().union(*(v for d, v in words.items() if d != c))) for c, w in words.items()}
 
 

@@ -286,3 +286,10 @@ def test_evaluate_lm_with_truth_fills_the_synthetic_metrics(setup):
     assert metrics["n_prompts"] == 1 and metrics["cue_reply_accuracy_with_cues"] in (0.0, 1.0)
     assert len(tables["prompts"]) == 1 and {r["cue"] for r in tables["cues"]} == set(rules.CUES)
     assert metrics["n_triggers"] >= 1  # "no not really": a frown trigger (and more) in the real reply
+
+
+def test_reply_category_ignores_words_every_reply_uses():
+    from mini_mars.lm_eval import reply_category
+
+    assert reply_category("Yeah, I do not know, right?") is None  # no content word of either category
+    assert reply_category("Yeah, sorry, I will fix it") == "apologetic"

@@ -16,6 +16,16 @@ import uuid
 from pathlib import Path
 
 
+def _umask() -> int:
+    """The process umask (read by setting it and putting it back, once, at import)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` atomically (UTF-8); missing folders are created."""
     path = Path(path)
@@ -24,6 +34,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give what open() would have
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -43,6 +54,7 @@ def atomic_folder(out_dir: str | os.PathLike, *, overwrite: bool = True):
         raise FileExistsError(f"{out} already exists; pass overwrite=True to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700; give what mkdir() would have
     try:
         yield tmp
         if out.exists():

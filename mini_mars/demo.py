@@ -126,18 +126,16 @@ def _train_part(part: str, preset: str, out: str, data_args: tuple, one_thread: 
 
 def _example_replies(mars, test_pairs, tables, n: int = REPLIES_SHOWN) -> list[dict]:
     """A few test prompts with the real reply and MARS's, both as decoded motion."""
-    from .generate import decode_codes
-    from .interleave import parse
+    from .generate import reply_from_text
 
     rows = []
     for i in range(min(n, len(test_pairs))):
         pair = test_pairs[i]
         user = next(m["content"] for m in pair["messages"] if m["role"] == "user")
-        real = parse(next(m["content"] for m in pair["messages"] if m["role"] == "assistant"))
-        gen = mars.reply(user, seed=i)
-        face, body = decode_codes(mars.face_vq, mars.body_vq, real.face, real.body)
-        rows.append({"prompt": pair["user_text"], "real": pair["assistant_text"], "generated": gen,
-                     "real_motion": (face, body, real)})  # fmt: skip
+        real = reply_from_text(next(m["content"] for m in pair["messages"] if m["role"] == "assistant"),
+                               mars.face_vq, mars.body_vq)  # fmt: skip
+        rows.append({"prompt": pair["user_text"], "real": pair["assistant_text"], "generated": mars.reply(user, seed=i),
+                     "real_reply": real})  # fmt: skip
     return rows
 
 
@@ -174,7 +172,6 @@ def build_report(metrics: dict, tables: dict, replies: list[dict], preset: str, 
     from venus_analysis.report import html_table
 
     from .generate import Reply
-    from .interleave import timeline
 
     e = html.escape
     parts = [f"<h1>mini MARS demo ({e(preset)})</h1>",
@@ -194,9 +191,8 @@ def build_report(metrics: dict, tables: dict, replies: list[dict], preset: str, 
         if len(gen.face):
             fig = gen.figure(title="MARS's reply")
             parts.append(fig.to_html(full_html=False, include_plotlyjs=False))
-        face, body, parsed = r["real_motion"]
-        if len(face):
-            real = Reply(r["real"], parsed, face, body, timeline(parsed)[0], 0)
+        real = r["real_reply"]
+        if len(real.face):
             parts.append(utterance_figure(real.utterance(), words=real.word_track(),
                                           title="The real reply (through the tokenizers)").to_html(
                 full_html=False, include_plotlyjs=False))  # fmt: skip

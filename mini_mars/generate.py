@@ -36,6 +36,7 @@ from venus_analysis.extraction import UtteranceArrays
 from .interleave import Parsed, parse, strip_motion, timeline
 from .lm_tokenizer import MotionVocab, motion_token_ids
 from .motion_data import HEAD
+from .vqvae import device_of
 from .pairs import SYSTEM_PROMPT
 
 
@@ -125,15 +126,11 @@ def decode_codes(face_vq, body_vq, face_codes, body_codes, face_reference=None) 
     if len(face_codes) == 0:
         return np.zeros((0, face_vq.in_dim), np.float32), np.zeros((0, body_vq.in_dim), np.float32)
     with torch.no_grad():
-        face = face_vq.decode(torch.as_tensor(face_codes, device=_device(face_vq))[None])[0].float().cpu().numpy()
-        body = body_vq.decode(torch.as_tensor(body_codes, device=_device(body_vq))[None])[0].float().cpu().numpy()
+        face = face_vq.decode(torch.as_tensor(face_codes, device=device_of(face_vq))[None])[0].float().cpu().numpy()
+        body = body_vq.decode(torch.as_tensor(body_codes, device=device_of(body_vq))[None])[0].float().cpu().numpy()
     if face_reference is not None:
         face = face + np.asarray(face_reference, np.float32)
     return face, body
-
-
-def _device(module) -> torch.device:
-    return next(module.parameters()).device
 
 
 def messages_for(prompt: str, *, mask_cues: bool = False, system_prompt: str = SYSTEM_PROMPT,
@@ -153,16 +150,23 @@ def _prompt_ids(tokenizer, messages: list[dict], device) -> torch.Tensor:
     return torch.tensor([list(ids)], dtype=torch.long, device=device)
 
 
+def reply_from_text(text: str, face_vq, body_vq, face_reference=None) -> Reply:
+    """A reply text (words and motion tokens, e.g. a real assistant message) as a
+    :class:`Reply`: parsed, its pairs decoded, its words on the motion's timeline."""
+    parsed = parse(text, codebook_size=face_vq.cfg.codebook_size)
+    face, body = decode_codes(face_vq, body_vq, parsed.face, parsed.body, face_reference)
+    times, _ = timeline(parsed, face_vq.cfg.frames_per_token)
+    return Reply(text.strip(), parsed, face, body, times, 0)
+
+
 def _reply(tokenizer, new_ids, face_vq, body_vq, face_reference) -> Reply:
-    vocab = motion_token_ids(tokenizer)
     text = tokenizer.decode(new_ids, skip_special_tokens=False)
     for special in (tokenizer.eos_token, tokenizer.pad_token, "<|end|>"):
         if special:
             text = text.replace(special, "")
-    parsed = parse(text, codebook_size=len(vocab.face_ids))
-    face, body = decode_codes(face_vq, body_vq, parsed.face, parsed.body, face_reference)
-    times, _ = timeline(parsed, face_vq.cfg.frames_per_token)
-    return Reply(text.strip(), parsed, face, body, times, len(new_ids))
+    reply = reply_from_text(text, face_vq, body_vq, face_reference)
+    reply.n_tokens = len(new_ids)
+    return reply
 
 
 def _end_ids(tokenizer) -> list[int]:
@@ -190,7 +194,7 @@ def generate_reply(model, tokenizer, face_vq, body_vq, prompt: str | list[dict],
             messages[last]["content"] = strip_motion(messages[last]["content"])
     else:
         messages = messages_for(prompt, mask_cues=mask_cues)
-    device = _device(model)
+    device = device_of(model)
     ids = _prompt_ids(tokenizer, messages, device)
     if seed is not None:
         torch.manual_seed(seed)
@@ -224,7 +228,7 @@ def gesture_for(model, tokenizer, face_vq, body_vq, words: str, prompt: str | li
     end_id = _end_ids(tokenizer)[0]
     pieces = _word_pieces(tokenizer, words.split())
     messages = prompt if isinstance(prompt, list) else messages_for(prompt)
-    device = _device(model)
+    device = device_of(model)
     ids = _prompt_ids(tokenizer, messages, device)
     gen = torch.Generator().manual_seed(seed if seed is not None else 0)
 

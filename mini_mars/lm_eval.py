@@ -45,7 +45,7 @@ from venus_analysis import schema
 from venus_analysis import synthetic_rules as rules
 
 from . import generate
-from .interleave import parse, strip_motion, timeline
+from .interleave import parse, strip_motion
 from .lm_tokenizer import encode_chats, motion_token_ids
 from .vq_metrics import diversity, frechet_distance, variance
 
@@ -117,10 +117,6 @@ def _check_vq(tokenizer, face_vq, body_vq) -> tuple[int, int]:
             raise ValueError(f"the tokenizer has {k} <{part.upper()}_k> tokens but the {part} VQ-VAE has "
                              f"{size} codes: use the tokenizers the language model was trained with")  # fmt: skip
     return kf, kb
-
-
-def _frames_per_token(face_vq) -> int:
-    return getattr(getattr(face_vq, "cfg", None), "frames_per_token", schema.FRAMES_PER_TOKEN)
 
 
 # ---------------------------------------------------------------------------------------
@@ -433,11 +429,7 @@ def _association_counts(reply, tolerance_s: float, head: bool) -> dict:
 def _data_reply(row: dict, face_vq, body_vq, k: int) -> generate.Reply:
     """The real reply of a pair as a ``Reply``: its codes decoded, its words on the same
     timeline as a generated reply's (``interleave.timeline``)."""
-    text = row["messages"][-1]["content"]
-    parsed = parse(text, codebook_size=k)
-    face, body = generate.decode_codes(face_vq, body_vq, parsed.face, parsed.body)
-    times, _ = timeline(parsed, _frames_per_token(face_vq))
-    return generate.Reply(text, parsed, face, body, times, 0)
+    return generate.reply_from_text(row["messages"][-1]["content"], face_vq, body_vq)
 
 
 def association(model, tokenizer, face_vq, body_vq, pairs, *, max_replies: int = 100, seed: int = 0,

@@ -42,6 +42,7 @@ import torch
 from venus_analysis import extraction, schema
 
 from .interleave import interleave_utterance, render
+from .vqvae import device_of
 from .motion_data import input_options, segments_of, speaker_references, utterance_track
 
 SYSTEM_PROMPT = (
@@ -119,14 +120,6 @@ class _Turn:
 # ---------------------------------------------------------------------------------------
 # Encoding
 # ---------------------------------------------------------------------------------------
-def _device(model) -> torch.device:
-    """The device of a model's first parameter (CPU for anything without parameters)."""
-    try:
-        return next(model.parameters()).device
-    except (AttributeError, StopIteration):
-        return torch.device("cpu")
-
-
 def _encode_part(model, tracks: list[np.ndarray], pad_multiple: int, window: int, batch_size: int) -> list[np.ndarray]:
     """Codes of each ``(n, D)`` track (cut at ``window``), batched by equal padded length."""
     fpt = model.cfg.frames_per_token
@@ -136,7 +129,7 @@ def _encode_part(model, tracks: list[np.ndarray], pad_multiple: int, window: int
     out = [np.zeros(0, dtype=np.int64) for _ in tracks]
     order = np.lexsort((np.arange(len(n)), padded))  # by padded length, then input order
     order = order[n[order] > 0]  # nothing to encode for an utterance without frames
-    device, was_training = _device(model), getattr(model, "training", False)
+    device, was_training = device_of(model), getattr(model, "training", False)
     if hasattr(model, "eval"):
         model.eval()
     try:

@@ -64,6 +64,7 @@ from venus_analysis import cues as cue_lib
 from venus_analysis import extraction, schema
 from venus_analysis import motion_features as mf
 
+from .vqvae import device_of
 from .motion_data import HEAD, MotionFrames, input_options, segments_of, speaker_references, utterance_track
 
 MAX_FRAMES = schema.WINDOW_FRAMES  # 512: MARS cuts every utterance here
@@ -110,11 +111,6 @@ BASELINES = {"mean_pose": "mean pose", "nearest_window": "nearest window"}
 # ---------------------------------------------------------------------------------------
 # Running a model
 # ---------------------------------------------------------------------------------------
-def _device_of(model) -> torch.device:
-    p = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
-    return p.device if p is not None else torch.device("cpu")
-
-
 def _run(model, frames: MotionFrames, batch_size: int, device) -> tuple[list[np.ndarray], np.ndarray]:
     """(reconstructions cut at MAX_FRAMES, codes of every real latent step) of all
     utterances, from ``model(x, mask)`` in eval mode without gradients."""
@@ -401,7 +397,7 @@ def evaluate(model, test: MotionFrames, train: MotionFrames | None = None, *, ba
         raise ValueError("no test utterances to evaluate on")
     if train is not None and train.part != part:
         raise ValueError(f"the model is the {part} tokenizer but the training frames are {train.part!r}")
-    recon, codes = _run(model, test, batch_size, _device_of(model))
+    recon, codes = _run(model, test, batch_size, device_of(model))
     gt = ground_truth(test)
     out = parameter_metrics(gt, recon, part)
     if part == "body":
@@ -545,11 +541,11 @@ def cue_agreement(model_face, model_body, data_split, *, max_utterances: int = 2
         if opts["reference"] != "speaker":
             refs = [np.zeros(t.shape[1], np.float32) for t in tracks]
         face_rec = reconstruct(model_face, _motion("face", [t - r for t, r in zip(tracks, refs)]),
-                               batch_size=batch_size, device=_device_of(model_face))  # fmt: skip
+                               batch_size=batch_size, device=device_of(model_face))  # fmt: skip
         face_rec = [f + r for f, r in zip(face_rec, refs)]  # back in VENUS units
     if model_body is not None:
         body_rec = reconstruct(model_body, _motion("body", [u.body for u in utts]), batch_size=batch_size,
-                               device=_device_of(model_body))  # fmt: skip
+                               device=device_of(model_body))  # fmt: skip
     active = cue_lib.active_cues(thresholds)
     order = [c for c in active if CUE_PART[c] != "head"] + [c for c in active if CUE_PART[c] == "head"]
     tally = {c: [0, 0, 0, 0] for c in order}  # gt events, recon events, gt matched, recon matched

@@ -299,6 +299,12 @@ class VQVAE(nn.Module):
         return self.decoder(z_q).transpose(1, 2) * self.std + self.mean
 
 
+def device_of(module) -> torch.device:
+    """The device of a module's first parameter (the CPU for anything without parameters)."""
+    p = next(iter(module.parameters()), None) if hasattr(module, "parameters") else None
+    return p.device if p is not None else torch.device("cpu")
+
+
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -38,7 +38,8 @@ demo: $(STAMP)
 # shows a plotly figure inside an ipywidgets Output (jupyter/nbclient#312), then goes on
 # without error; fast-mode cells take seconds, so a short timeout keeps that wait short.
 test: $(STAMP)
-	VENUS_MARS_FAST=1 $(BIN)/python -m pytest tests notebooks --nbmake --nbmake-timeout=60 -p no:cacheprovider
+	VENUS_MARS_FAST=1 $(BIN)/python -m pytest tests notebooks --nbmake --nbmake-timeout=60 -p no:cacheprovider \
+		--ignore=notebooks/clean
 
 bench: $(STAMP)
 	$(BIN)/python bench/extract.py

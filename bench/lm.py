@@ -60,7 +60,7 @@ import torch  # noqa: E402
 
 from mini_mars.config import preset  # noqa: E402
 from mini_mars.lm import build_model, count_parameters  # noqa: E402
-from mini_mars.lm_tokenizer import train_text_tokenizer  # noqa: E402
+from mini_mars.lm_tokenizer import fixed_system_prompts, train_text_tokenizer  # noqa: E402
 from mini_mars.train_lm import collate, epoch_batches, lm_configs, split_pairs, tokenize, train_lm  # noqa: E402
 
 PRESET = "cpu-mini"
@@ -209,7 +209,8 @@ def main(argv=None) -> None:
     pairs = make_pairs(data, p.vq_face.codebook_size)
     texts = [m["content"] for row in pairs["train"] for m in row["messages"]]
     tok = train_text_tokenizer(texts, vocab_size=p.lm.vocab_size, face_codes=p.vq_face.codebook_size,
-                               body_codes=p.vq_body.codebook_size)  # fmt: skip
+                               body_codes=p.vq_body.codebook_size,
+                               whole_texts=fixed_system_prompts(pairs["train"]["messages"]))  # as train_lm; fmt: skip
     lcfg = p.lm
     lens = tokenize(tok, [r["messages"] for r in pairs["train"]], p.lm_train.max_length).lengths
     model, _ = build_model(lcfg, tok)

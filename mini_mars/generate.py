@@ -175,17 +175,26 @@ def _end_ids(tokenizer) -> list[int]:
 
 
 @torch.no_grad()
+def max_positions(model) -> int | None:
+    """The longest sequence ``model`` can read (its context), when its config says."""
+    cfg = getattr(model, "config", None)
+    return getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
+
+
 def generate_reply(model, tokenizer, face_vq, body_vq, prompt: str | list[dict], *, mask_cues: bool = False,
                    max_new_tokens: int = 160, do_sample: bool = True, temperature: float = 0.8,
-                   top_k: int | None = 50, top_p: float | None = 0.95, seed: int | None = 0,
-                   min_new_tokens: int = 0, face_reference=None) -> Reply:
+                   top_k: int | None = 50, top_p: float | None = 0.95, repetition_penalty: float = 1.0,
+                   seed: int | None = 0, min_new_tokens: int = 0, face_reference=None) -> Reply:
     """MARS's reply to ``prompt`` (plain or interleaved text, or ready chat messages).
 
-    Sampling: ``temperature``, ``top_k``, ``top_p`` (``do_sample=False``: greedy); ``seed``
-    makes a sampled reply repeatable (it seeds torch's global generator, as
-    ``transformers`` sampling draws from it). The logits processor guarantees paired motion
-    tokens. ``mask_cues`` strips the motion tokens of the (last) user turn;
+    Sampling: ``temperature``, ``top_k``, ``top_p`` (``do_sample=False``: greedy);
+    ``repetition_penalty`` > 1 makes tokens already in the text less likely (CTRL's rule,
+    as ``transformers`` applies it: a small, undertrained model's greedy replies otherwise
+    tend to loop). ``seed`` makes a sampled reply repeatable (it seeds torch's global
+    generator, as ``transformers`` sampling draws from it). The logits processor guarantees
+    paired motion tokens. ``mask_cues`` strips the motion tokens of the (last) user turn;
     ``min_new_tokens`` forbids ending earlier (benchmarks use it for a fixed length).
+    ``max_new_tokens`` is cut to what the model's context leaves after the prompt.
     """
     if isinstance(prompt, list):  # ready messages: mask the last user turn's cues if asked
         messages = [dict(m) for m in prompt]
@@ -196,11 +205,18 @@ def generate_reply(model, tokenizer, face_vq, body_vq, prompt: str | list[dict],
         messages = messages_for(prompt, mask_cues=mask_cues)
     device = device_of(model)
     ids = _prompt_ids(tokenizer, messages, device)
+    context = max_positions(model)
+    if context is not None:  # the prompt and the reply must fit in the context together
+        if ids.shape[1] >= context:
+            raise ValueError(f"the prompt is {ids.shape[1]} tokens, and the model reads at most {context}: "
+                             f"shorten it (or drop earlier turns)")  # fmt: skip
+        max_new_tokens = min(max_new_tokens, context - ids.shape[1])
+        min_new_tokens = min(min_new_tokens, max_new_tokens)
     if seed is not None:
         torch.manual_seed(seed)
     sampling = dict(do_sample=True, temperature=temperature, top_k=top_k, top_p=top_p) if do_sample else dict(do_sample=False)
     out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-                         min_new_tokens=min_new_tokens,
+                         min_new_tokens=min_new_tokens, repetition_penalty=repetition_penalty,
                          logits_processor=LogitsProcessorList([MotionPairsProcessor(motion_token_ids(tokenizer))]),
                          eos_token_id=_end_ids(tokenizer), pad_token_id=tokenizer.pad_token_id, **sampling)  # fmt: skip
     return _reply(tokenizer, out[0, ids.shape[1] :].tolist(), face_vq, body_vq, face_reference)

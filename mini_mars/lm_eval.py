@@ -50,12 +50,11 @@ from .lm_tokenizer import encode_chats, motion_token_ids
 from .vq_metrics import diversity, frechet_distance, variance
 
 NAN = float("nan")
-HEAD_CUES = ("nod", "head_shake")  # head rotation: tokenized only with VQConfig.head_rotation (not the paper)
 MOTION_SOURCES = ("model", "data", "random", "unigram", "nearest_neighbour")
 SYNTHETIC_KEYS = (
     "association_precision", "association_recall", "association_precision_data", "association_recall_data",
     "cue_reply_accuracy_with_cues", "cue_reply_accuracy_cues_masked", "cue_reply_chance", "cue_reply_majority",
-    "n_prompts", "n_triggers", "not_representable", "not_detectable",
+    "n_prompts", "n_triggers", "not_detectable",
 )  # fmt: skip
 
 
@@ -122,11 +121,6 @@ def _check_vq(tokenizer, face_vq, body_vq) -> tuple[int, int]:
 # ---------------------------------------------------------------------------------------
 # 1. Token NLL (teacher forcing)
 # ---------------------------------------------------------------------------------------
-def _max_positions(model) -> int | None:
-    cfg = getattr(model, "config", None)
-    return getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
-
-
 @torch.no_grad()
 def token_nll(model, tokenizer, conversations, *, batch_size: int = 16) -> dict:
     """Per-token negative log-likelihood of the assistant tokens, by kind.
@@ -145,7 +139,7 @@ def token_nll(model, tokenizer, conversations, *, batch_size: int = 16) -> dict:
         raise ValueError(f"batch_size must be at least 1; got {batch_size}")
     vocab = motion_token_ids(tokenizer)
     b0, b1 = vocab.body_range
-    limit = _max_positions(model)
+    limit = generate.max_positions(model)
     encoded, truncated = [], 0
     for ids, mask in encode_chats(tokenizer, convs):
         ids, mask = np.asarray(ids, np.int64), np.asarray(mask, bool)
@@ -374,29 +368,20 @@ def cue_reply_accuracy(model, tokenizer, face_vq, body_vq, pairs, truth, *, max_
 # ---------------------------------------------------------------------------------------
 # 6. Planted associations (synthetic)
 # ---------------------------------------------------------------------------------------
-def _rule_status(rule, head: bool = False) -> str:
-    """``"tokenized"`` (scored), ``"not_representable"`` (head cues when the face tokens
-    carry no head rotation) or ``"not_detectable"`` (no detector for the cue: the shrug)."""
-    if rule.cue in HEAD_CUES and not head:
-        return "not_representable"
+def _rule_status(rule) -> str:
+    """``"tokenized"`` (scored) or ``"not_detectable"`` (no detector for the cue: the shrug).
+    Nods and head shakes are scored too: the body tokens carry the SMPL-X head joint
+    (``generate.Reply.head_rotation``), as in the paper's layout."""
     return "tokenized" if rule.cue in rules.DETECTED_AS else "not_detectable"
 
 
-def head_tokenized(face_vq) -> bool:
-    """Whether the face tokens carry the head rotation (``VQConfig.head_rotation``; the
-    paper's do not), so that nods and head shakes can be generated at all."""
-    return bool(getattr(getattr(face_vq, "cfg", None), "head_rotation", False))
-
-
-def trigger_windows(words: list[str], word_times, tolerance_s: float = 0.3, *, head: bool = False,
-                    fps: int = schema.FPS) -> list[tuple]:  # fmt: skip
-    """``(rule, lo, hi)`` per trigger occurrence of a scored rule (:func:`_rule_status`;
-    ``head``: the tokens carry the head rotation): the frames ``[lo, hi)`` =
-    [t + onset - tol, t + onset + duration + tol] x fps around the trigger word's time t,
-    where the planted cue would be."""
+def trigger_windows(words: list[str], word_times, tolerance_s: float = 0.3, *, fps: int = schema.FPS) -> list[tuple]:
+    """``(rule, lo, hi)`` per trigger occurrence of a scored rule (:func:`_rule_status`):
+    the frames ``[lo, hi)`` = [t + onset - tol, t + onset + duration + tol] x fps around the
+    trigger word's time t, where the planted cue would be."""
     out = []
     for i, rule in rules.trigger_positions(list(words)):
-        if _rule_status(rule, head) == "tokenized":
+        if _rule_status(rule) == "tokenized":
             t = float(word_times[i])
             lo = math.floor((t + rule.onset_s - tolerance_s) * fps)
             hi = math.ceil((t + rule.onset_s + rule.duration_s + tolerance_s) * fps)
@@ -409,13 +394,13 @@ def _overlaps(event, lo: int, hi: int) -> bool:
     return event.start_frame < hi and lo < event.end_frame
 
 
-def _association_counts(reply, tolerance_s: float, head: bool) -> dict:
+def _association_counts(reply, tolerance_s: float) -> dict:
     """Per scored rule cue: [trigger occurrences, hits, events of its detected cue, matched events]."""
-    windows = trigger_windows(reply.words, reply.word_times, tolerance_s, head=head)
+    windows = trigger_windows(reply.words, reply.word_times, tolerance_s)
     events = cue_lib.detect_cues(reply.utterance()) if len(reply.face) else []
     counts = {}
     for rule in rules.CUE_RULES:
-        if _rule_status(rule, head) != "tokenized":
+        if _rule_status(rule) != "tokenized":
             continue
         cue = rules.DETECTED_AS[rule.cue]
         mine = [(lo, hi) for r, lo, hi in windows if r.cue == rule.cue]
@@ -447,9 +432,8 @@ def association(model, tokenizer, face_vq, body_vq, pairs, *, max_replies: int =
     - ``association_precision`` = events (of the detected cues some scored rule produces)
       overlapping a window of a trigger of their cue / such events.
 
-    ``nod`` / ``head_shake`` are scored only when the face tokens carry the head rotation
-    (:func:`head_tokenized`); otherwise (the paper's tokenizers) their triggers are counted
-    in ``not_representable``. Rules without a detector (the shrug) go to ``not_detectable``. The same
+    Nods and head shakes come from the body tokens' head joint. Rules without a detector
+    (the shrug) are counted in ``not_detectable``. The same
     two numbers on the real replies' own codes decoded (``*_data``) are the ceiling the data
     and tokenizers allow: the generator also plants background cues with no trigger
     (``synthetic_rules.BACKGROUND_CUES``), sentiment faces and detector misses, so precision
@@ -459,21 +443,20 @@ def association(model, tokenizer, face_vq, body_vq, pairs, *, max_replies: int =
 
     rows = _rows(pairs)
     k = max(_check_vq(tokenizer, face_vq, body_vq))
-    head = head_tokenized(face_vq)
-    empty = {r.cue: np.zeros(4, np.int64) for r in rules.CUE_RULES if _rule_status(r, head) == "tokenized"}
+    empty = {r.cue: np.zeros(4, np.int64) for r in rules.CUE_RULES if _rule_status(r) == "tokenized"}
     model_c, data_c = dict(empty), dict(empty)
-    skipped = {"not_representable": 0, "not_detectable": 0}
+    skipped = {"not_detectable": 0}
     idx = _pick(len(rows), max_replies, seed)
     for j, i in enumerate(tqdm(idx, desc="gesturing real replies", unit="reply", disable=not progress)):
         row = rows[i]
         words = row.get("assistant_text") or strip_motion(row["messages"][-1]["content"])
         for _, rule in rules.trigger_positions(words.split()):
-            if _rule_status(rule, head) != "tokenized":
-                skipped[_rule_status(rule, head)] += 1
+            if _rule_status(rule) != "tokenized":
+                skipped[_rule_status(rule)] += 1
         reply = generate.gesture_for(model, tokenizer, face_vq, body_vq, words, _prompt(row), seed=seed + j)
-        for cue, c in _association_counts(reply, tolerance_s, head).items():
+        for cue, c in _association_counts(reply, tolerance_s).items():
             model_c[cue] = model_c[cue] + c
-        for cue, c in _association_counts(_data_reply(row, face_vq, body_vq, k), tolerance_s, head).items():
+        for cue, c in _association_counts(_data_reply(row, face_vq, body_vq, k), tolerance_s).items():
             data_c[cue] = data_c[cue] + c
 
     def ratio(a, b):
@@ -482,7 +465,7 @@ def association(model, tokenizer, face_vq, body_vq, pairs, *, max_replies: int =
     mt, dt = sum(model_c.values()), sum(data_c.values())
     table = []
     for rule in rules.CUE_RULES:
-        status = _rule_status(rule, head)
+        status = _rule_status(rule)
         m, d = model_c.get(rule.cue, np.zeros(4, np.int64)), data_c.get(rule.cue, np.zeros(4, np.int64))
         table.append({"cue": rule.cue, "rule": rule.name, "detected_as": rules.DETECTED_AS.get(rule.cue),
                       "status": status,
@@ -699,6 +682,6 @@ def format_lm_metrics(metrics: dict) -> str:
 
 __all__ = [
     "token_nll", "baseline_nll", "unigram_probs", "text_scores", "category_words", "reply_category",
-    "cue_reply_accuracy", "head_tokenized", "trigger_windows", "association", "nearest_neighbours", "motion_scores",
+    "cue_reply_accuracy", "trigger_windows", "association", "nearest_neighbours", "motion_scores",
     "evaluate_lm", "format_lm_metrics", "SYNTHETIC_KEYS",
 ]  # fmt: skip

@@ -65,7 +65,7 @@ from . import checkpoint as ckpt
 from .config import LMConfig, LMTrainConfig, from_dict, to_dict
 from .config import preset as get_preset
 from .lm import build_model, count_parameters, quiet_transformers
-from .lm_tokenizer import ROLES, encode_chats, motion_token_ids, train_text_tokenizer
+from .lm_tokenizer import ROLES, encode_chats, fixed_system_prompts, motion_token_ids, train_text_tokenizer
 
 HELD_OUT_SHARE = 0.1  # without a test split, this share of train conversations is held out
 RUN_FILES = ("config.json", "train_log.json", "metrics.json", "tokenizer", "model", "checkpoints")
@@ -438,7 +438,8 @@ def train_lm(pairs, tokenizer=None, preset: str = "cpu-mini", out=None, *, steps
             if main:  # BPE on the words of the train split (motion and chat tokens are stripped first)
                 t0 = time.perf_counter()
                 texts = (m["content"] for c in train_convs for m in c)
-                tokenizer = train_text_tokenizer(texts, vocab_size=lcfg.vocab_size, face_codes=face_k, body_codes=body_k)
+                tokenizer = train_text_tokenizer(texts, vocab_size=lcfg.vocab_size, face_codes=face_k, body_codes=body_k,
+                                                 whole_texts=fixed_system_prompts(train_convs))  # fmt: skip
                 with atomic_folder(out / "tokenizer") as tmp:
                     tokenizer.save_pretrained(tmp)
                 say(f"trained a byte-level BPE tokenizer: {len(tokenizer)} tokens ({len(tokenizer) - face_k - body_k} "

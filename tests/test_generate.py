@@ -11,6 +11,7 @@ from mini_mars.generate import MotionPairsProcessor, decode_codes, generate_repl
 from mini_mars.interleave import render
 from mini_mars.lm import build_model
 from mini_mars.lm_tokenizer import motion_token_ids, train_text_tokenizer
+from mini_mars.pairs import SYSTEM_PROMPT
 from mini_mars.vqvae import VQVAE
 from venus_analysis import cues
 
@@ -22,7 +23,7 @@ def setup():
     """An untrained smoke LM over a tiny tokenizer, and smoke tokenizers with random codebooks."""
     texts = [render(["<FACE_1>", "<BODY_2>", "yes", "exactly", "<FACE_3>", "<BODY_4>", "right"]),
              "Do you know what time it is?", "Sorry, I know I am late."] * 20  # fmt: skip
-    tok = train_text_tokenizer(texts, vocab_size=300, face_codes=K, body_codes=K)
+    tok = train_text_tokenizer(texts, vocab_size=300, face_codes=K, body_codes=K, whole_texts=[SYSTEM_PROMPT])
     torch.manual_seed(0)
     model, tok = build_model(preset("smoke").lm, tok)
     vqs = []
@@ -124,3 +125,18 @@ def test_the_head_moves_with_the_body_tokens_head_joint(setup):
     assert np.array_equal(reply.utterance().head_rotation, body[:, h])  # no head in the face tokens
     head_face = np.c_[face, np.ones((len(face), 3), np.float32)]
     assert (Reply("", parse(""), head_face, body, np.zeros(0), 0).head_rotation == 1).all()
+
+
+def test_replies_fit_the_context_and_too_long_prompts_fail_clearly(setup):
+    model, tok, face_vq, body_vq = setup
+    context = model.config.max_position_embeddings  # smoke: 256
+    prompt = "Sorry, I know I am late. " * 12
+    n_prompt = len(tok.apply_chat_template(messages_for(prompt), add_generation_prompt=True, tokenize=True,
+                                           return_dict=True)["input_ids"])  # fmt: skip
+    assert n_prompt < context
+    # asked for more than the context leaves, with no early end: cut to what fits, no warning, no error
+    reply = generate_reply(model, tok, face_vq, body_vq, prompt, max_new_tokens=10 * context,
+                           min_new_tokens=10 * context, seed=0)  # fmt: skip
+    assert reply.n_tokens == context - n_prompt
+    with pytest.raises(ValueError, match=r"prompt is \d+ tokens, and the model reads at most 256"):
+        generate_reply(model, tok, face_vq, body_vq, prompt * 10)

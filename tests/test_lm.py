@@ -19,7 +19,9 @@ from mini_mars.lm_tokenizer import (
     CHAT_TEMPLATE,
     _prefix_mask,
     add_motion_tokens,
+    MAX_FIXED_PROMPTS,
     encode_chats,
+    fixed_system_prompts,
     motion_token_ids,
     train_text_tokenizer,
 )
@@ -104,6 +106,27 @@ def test_chat_template_round_trip_and_save(tok, tmp_path):
     assert again.apply_chat_template(msgs)["input_ids"] == ids
     a, b = motion_token_ids(again), motion_token_ids(tok)
     assert np.array_equal(a.face_ids, b.face_ids) and np.array_equal(a.body_ids, b.body_ids)
+
+
+def test_a_fixed_system_prompt_is_one_token_and_many_are_left_to_bpe():
+    convs = [row["messages"] for row in PAIRS["train"]]
+    texts = [m["content"] for c in convs for m in c]
+    assert fixed_system_prompts(convs) == {SYSTEM}
+    many = [[{"role": "system", "content": f"prompt number {i}"}] for i in range(MAX_FIXED_PROMPTS + 1)]
+    assert fixed_system_prompts(many) == set()
+    plain = train_text_tokenizer(texts, vocab_size=preset("smoke").lm.vocab_size, face_codes=K, body_codes=K)
+    whole = train_text_tokenizer(texts, vocab_size=preset("smoke").lm.vocab_size, face_codes=K, body_codes=K,
+                                 whole_texts=fixed_system_prompts(convs))  # fmt: skip
+    assert len(plain(SYSTEM, add_special_tokens=False)["input_ids"]) > 5
+    assert whole.convert_ids_to_tokens(whole(SYSTEM, add_special_tokens=False)["input_ids"]) == [SYSTEM]
+    n_plain, n_whole = (len(t.apply_chat_template(convs[0])["input_ids"]) for t in (plain, whole))
+    assert n_whole == n_plain - len(plain(SYSTEM, add_special_tokens=False)["input_ids"]) + 1
+    assert whole.decode(whole.apply_chat_template(convs[0])["input_ids"]) == plain.apply_chat_template(convs[0], tokenize=False)
+    mv = motion_token_ids(whole)  # the motion blocks stay contiguous, the prompt comes after them
+    assert np.array_equal(np.diff(np.r_[mv.face_ids, mv.body_ids]), np.ones(2 * K - 1))
+    assert whole.convert_tokens_to_ids(SYSTEM) == len(whole) - 1 == mv.body_range[1]
+    other = whole("a different prompt", add_special_tokens=False)["input_ids"]  # anything else: BPE, lossless
+    assert len(other) > 1 and whole.decode(other) == "a different prompt"
 
 
 def test_assistant_mask_covers_exactly_the_replies(tok):

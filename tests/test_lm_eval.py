@@ -20,6 +20,7 @@ from mini_mars.interleave import parse
 from mini_mars.lm import build_model
 from mini_mars.lm_tokenizer import encode_chats, motion_token_ids, train_text_tokenizer
 from mini_mars.vqvae import VQVAE
+from venus_analysis import schema
 from venus_analysis import synthetic_rules as rules
 
 K = 8
@@ -152,11 +153,15 @@ def fake_vq(part: str, head: bool = False):
     return SimpleNamespace(cfg=replace(preset("smoke").vq(part), codebook_size=K, head_rotation=head and part == "face"))
 
 
-def built_reply(smiles: list[tuple[int, int]], words=("so", "haha", "yes", "no")) -> Reply:
-    """A reply saying ``words`` (the 2nd at 0.97 s) with smile events at the frames ``smiles``."""
+def built_reply(smiles: list[tuple[int, int]], words=("so", "haha", "yes", "no"), nods=()) -> Reply:
+    """A reply saying ``words`` (the 2nd at 0.97 s) with smile events at the frames ``smiles``
+    and 2.5 Hz head-pitch nods of the body tokens' head joint at the frames ``nods``."""
     face, body = np.zeros((T, 53), np.float32), np.zeros((T, 117), np.float32)
     for a, b in smiles:
         face[a:b, :50] = rules.expression_vector("smile")  # projection 1.52 > 0.6: a smile event [a, b)
+    head = schema.token_joint_slice("head")
+    for a, b in nods:  # pitch = rotation about x; 0.15 rad amplitude gives ~0.1 rad RMS > 0.03
+        body[a:b, head.start] = 0.15 * np.sin(2 * np.pi * 2.5 * np.arange(b - a) / schema.FPS)
     times = np.array([0.5, HAHA_AT, 3.0, 4.0])[: len(words)]
     return Reply(" ".join(words), parse(" ".join(words)), face, body, times, 0)
 
@@ -166,14 +171,14 @@ def assoc(setup, monkeypatch):
     """association() on one pair whose generated and real motion are built by hand."""
     tok = setup[1]
 
-    def run(smiles, data_smiles=(), head=False):
-        monkeypatch.setattr(lm_eval.generate, "gesture_for", lambda *a, **k: built_reply(smiles))
+    def run(smiles, data_smiles=(), nods=()):
+        monkeypatch.setattr(lm_eval.generate, "gesture_for", lambda *a, **k: built_reply(smiles, nods=nods))
         real = built_reply(data_smiles)
         monkeypatch.setattr(lm_eval.generate, "decode_codes", lambda *a, **k: (real.face, real.body))
         # the real reply: "so haha" before pair 3 (timeline: 3 x 8 / 25 = 0.96 s), 15 pairs in all
         reply = "<FACE_0><BODY_0>" * 3 + " so haha" + "<FACE_0><BODY_0>" * 12 + " yes no"
         rows = [pair_row(0, "tell me", reply)]
-        return lm_eval.association(None, tok, fake_vq("face", head), fake_vq("body"), rows)
+        return lm_eval.association(None, tok, fake_vq("face"), fake_vq("body"), rows)
 
     return run
 
@@ -182,7 +187,7 @@ def test_association_window_logic(assoc):
     row = lambda out: next(r for r in out["cues"] if r["cue"] == "smile")  # noqa: E731
     hit = assoc([(25, 50)], data_smiles=[(25, 50)])
     assert row(hit)["triggers"] == 1 and row(hit)["recall"] == 1.0 and row(hit)["precision"] == 1.0
-    assert hit["association_recall_data"] == pytest.approx(1 / 2)  # the smile hit; the frown of "no" missed
+    assert hit["association_recall_data"] == pytest.approx(1 / 4)  # the smile hit; the nod, shake and frown missed
     miss = assoc([(90, 110)])
     assert row(miss)["recall"] == 0.0 and row(miss)["precision"] == 0.0 and miss["association_precision"] == 0.0
     # the window of "haha" at 0.97 s: [0.97 - 0.1 - 0.3, 0.97 - 0.1 + 1.5 + 0.3] s = frames [14.25, 66.75] -> [14, 67)
@@ -196,18 +201,21 @@ def test_association_precision_counts_untriggered_events(assoc):
     smile = next(r for r in out["cues"] if r["cue"] == "smile")
     assert (smile["events"], smile["matched_events"], smile["precision"]) == (2, 1, 0.5)
     assert out["association_precision"] == 0.5  # no other scored cue fired
-    # scored triggers: haha (smile) and no (frown); the frown never happens
-    assert out["n_triggers"] == 2 and out["association_recall"] == 0.5
+    # scored triggers: haha (smile), yes (nod), no (head shake, frown); only the smile happens
+    assert out["n_triggers"] == 4 and out["association_recall"] == 0.25
 
 
-def test_head_cues_are_scored_only_when_tokenized(assoc):
-    paper = assoc([(25, 50)])  # face tokens without head rotation, as in the paper
-    assert paper["not_representable"] == 2  # "yes" -> nod, "no" -> head shake
-    status = {r["cue"]: r["status"] for r in paper["cues"]}
-    assert status["nod"] == status["head_shake"] == "not_representable" and status["shrug"] == "not_detectable"
-    ours = assoc([(25, 50)], head=True)  # the head rotation is in the tokens: nod and shake are scored
-    assert ours["not_representable"] == 0 and ours["n_triggers"] == 4
-    assert ours["association_recall"] == 0.25  # only the smile: the head never moves
+def test_head_cues_are_scored_through_the_body_head_joint(assoc):
+    out = assoc([(25, 50)])  # "yes" -> nod, "no" -> head shake and frown: all scored
+    status = {r["cue"]: r["status"] for r in out["cues"]}
+    assert status["nod"] == status["head_shake"] == "tokenized" and status["shrug"] == "not_detectable"
+    assert out["n_triggers"] == 4 and out["association_recall"] == 0.25  # only the smile: the head never moves
+    nod = lambda o: next(r for r in o["cues"] if r["cue"] == "nod")  # noqa: E731
+    assert nod(out)["recall"] == 0.0
+    # a nod of the decoded head joint at "yes" (3.0 s: window [67, 105) frames) is found
+    nodded = assoc([(25, 50)], nods=[(75, 100)])
+    assert nod(nodded)["recall"] == 1.0 and nod(nodded)["precision"] == 1.0
+    assert nodded["association_recall"] == 0.5
 
 
 # ---------------------------------------------------------------------------------------

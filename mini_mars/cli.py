@@ -11,6 +11,7 @@ so it lives here and never inside ``venus_analysis``. Subcommands::
     venus-mars train-vq --part face|body    train a motion tokenizer (VQ-VAE); metrics next to baselines
     venus-mars train-lm --vq DIR            chat pairs through the tokenizers in DIR, then the language model
     venus-mars generate --run DIR --prompt  MARS's reply (words + gestures); --say puts gestures on given words
+    venus-mars clean-notebooks              student copies of the notebooks (solutions removed) in notebooks/clean
 
 SOURCE is ``synthetic``, a Hub name such as ``winston1214/VENUS-1K``, or a local folder or
 parquet file (see ``venus_analysis.loading.load_venus``).
@@ -152,7 +153,7 @@ def cmd_train_lm(args) -> int:
     t0 = time.perf_counter()
     try:
         result, _, _ = train_mars(data, args.vq, args.preset, out, steps=args.steps, resume=args.resume,
-                                  context_turns=args.context_turns, **overrides)  # fmt: skip
+                                  context_turns=args.context_turns, text_only=args.text_only, **overrides)  # fmt: skip
     except (ValueError, FileNotFoundError, OSError) as err:
         print(f"train-lm: {err}", file=sys.stderr)
         return EXIT_PROBLEMS
@@ -193,6 +194,24 @@ def cmd_generate(args) -> int:
     return EXIT_OK
 
 
+def cmd_clean_notebooks(args) -> int:
+    """Write the student copy (solutions removed, outputs cleared) of every numbered notebook."""
+    from venus_analysis.notebook_clean import count_solutions, load_notebook, write_clean
+
+    try:
+        written = write_clean(args.src, args.out)
+    except (FileNotFoundError, ValueError, OSError) as err:
+        print(f"clean-notebooks: {err}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    total = 0
+    for path in written:
+        removed = count_solutions(load_notebook(f"{args.src}/{path.name}"))
+        total += removed
+        print(f"  {path} ({removed} solution cells removed)")
+    print(f"wrote {len(written)} clean notebooks to {args.out} ({total} solution cells removed)")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree of ``venus-mars``."""
     parser = argparse.ArgumentParser(
@@ -210,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seconds", type=float, default=None, help="seconds per segment (default: by preset)")
     demo.add_argument("--seed", type=int, default=0, help="random seed for data and training (default 0)")
     demo.add_argument("--lm-steps", type=int, default=None,
-                      help="language-model steps (default: the preset's; cpu-mini 300, 1200 learns the cues)")
+                      help="language-model steps (default: the preset's; cpu-mini 600)")
     demo.set_defaults(func=cmd_demo)
 
     data = sub.add_parser("data", help="make, check and summarise VENUS-format data")
@@ -263,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")
     tl.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoints/last")
     tl.add_argument("--context-turns", type=int, default=0, help="earlier turns given as context (default 0, as the paper)")
+    tl.add_argument("--text-only", action="store_true",
+                    help="the ablation: train on the words alone, every motion token taken out (pairs.text_only)")
     tl.add_argument("--base", default=None, help="a pretrained causal LM (Hub name or local folder) to fine-tune instead")
     tl.add_argument("--lora", action="store_true", help="with --base: train LoRA adapters (peft) instead of all weights")
     _add_synth_args(tl)
@@ -276,6 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     gen.add_argument("--html", default=None, help="write the animated reply to this HTML file")
     gen.set_defaults(func=cmd_generate)
+
+    cn = sub.add_parser("clean-notebooks", help="student copies of the numbered notebooks: solutions removed, outputs cleared")
+    cn.add_argument("--src", default="notebooks", help="folder of the notebooks (default notebooks)")
+    cn.add_argument("--out", default="notebooks/clean", help="folder to write them to (default notebooks/clean)")
+    cn.set_defaults(func=cmd_clean_notebooks)
     return parser
 
 

@@ -42,8 +42,8 @@ def run_demo(preset: str = "cpu-mini", out="runs/demo", *, segments: int | None 
              seconds: float | None = None, seed: int = 0, lm_steps: int | None = None,
              progress: bool = True) -> dict:
     """Run everything and write ``out``; returns the metrics dict (also in ``metrics.json``).
-    ``lm_steps`` overrides the preset's language-model steps (cpu-mini: 300 keeps the demo
-    short but learns little of the motion; 1,200 learns the cue-dependent replies)."""
+    ``lm_steps`` overrides the preset's language-model steps (cpu-mini: 600, which learn the
+    motion codes and the cue-dependent replies; 300 learn the codes but not yet the replies)."""
     from venus_analysis.summary import format_summary, summarize
     from venus_analysis.synthetic import generate_venus
 
@@ -70,19 +70,9 @@ def run_demo(preset: str = "cpu-mini", out="runs/demo", *, segments: int | None 
     t = lap("summary", t)
 
     say("\n1/3 motion tokenizers: face and body VQ-VAEs turn every 8 frames (0.32 s) into one code")
-    parallel = (os.cpu_count() or 1) >= 2
-    if parallel:  # one process per tokenizer, one thread each: both cores busy, no contention
-        say("training the face and body tokenizers side by side in two processes ...")
-        ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: safe with torch and tokenizers threads
-        with ProcessPoolExecutor(max_workers=2, mp_context=ctx) as pool:
-            jobs = [pool.submit(_train_part, part, preset, str(out / "vq" / part), (n_seg, secs, seed)) for part in ("face", "body")]
-            for job in jobs:
-                say(job.result())
-        t = lap("face + body tokenizers", t)
-    else:
-        for part in ("face", "body"):
-            say(_train_part(part, preset, str(out / "vq" / part), (n_seg, secs, seed), one_thread=False))
-            t = lap(f"{part} tokenizer", t)
+    for line in train_tokenizers(preset, out / "vq", (n_seg, secs, seed), progress=progress):
+        say(line)
+    t = lap("face + body tokenizers", t)
 
     say("\n2/3 the language model: replies to the other speaker, words and <FACE_k><BODY_k> pairs")
     result, pairs, _ = train_mars(data, out / "vq", preset, out / "mars", steps=lm_steps, progress=progress, seed=seed)
@@ -105,6 +95,22 @@ def run_demo(preset: str = "cpu-mini", out="runs/demo", *, segments: int | None 
     say("\n" + format_lm_metrics(metrics))
     say(f"\ndone in {metrics['elapsed_seconds']:.0f} s: {out / 'report.html'}, {out / 'metrics.json'}")
     return metrics
+
+
+def train_tokenizers(preset: str, out, data_args: tuple, *, progress: bool = True) -> list[str]:
+    """Train the face and body tokenizers of ``preset`` on ``generate_venus(*data_args)``
+    into ``out/face`` and ``out/body``; returns one summary line per part. With two or more
+    cores they train side by side in two processes of one thread each (both cores busy and
+    no contention between torch threads)."""
+    say = _say(progress)
+    out = Path(out)
+    if (os.cpu_count() or 1) < 2:
+        return [_train_part(part, preset, str(out / part), data_args, one_thread=False) for part in ("face", "body")]
+    say("training the face and body tokenizers side by side in two processes ...")
+    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: safe with torch and tokenizers threads
+    with ProcessPoolExecutor(max_workers=2, mp_context=ctx) as pool:
+        jobs = [pool.submit(_train_part, part, preset, str(out / part), data_args) for part in ("face", "body")]
+        return [job.result() for job in jobs]
 
 
 def _train_part(part: str, preset: str, out: str, data_args: tuple, one_thread: bool = True) -> str:

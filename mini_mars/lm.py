@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from .config import LMConfig
-from .lm_tokenizer import add_motion_tokens
+from .lm_tokenizer import add_motion_tokens, motion_token_ids
 
 # LoRA adapts these linear layers (every projection of attention and MLP, as in QLoRA);
 # other model types fall back to peft's "all-linear".
@@ -181,6 +181,43 @@ def build_model(cfg: LMConfig, tokenizer=None, *, face_codes: int | None = None,
     if cfg.lora:
         model = _lora(model, cfg, new_ids)
     return model.train(), tokenizer
+
+
+@torch.no_grad()
+def init_motion_embeddings(model, tokenizer, codebooks: dict, *, share: float = 0.5, seed: int = 0) -> None:
+    """Start the ``<FACE_k>`` / ``<BODY_k>`` embedding rows from the tokenizers' codebooks.
+
+    ``codebooks``: {"face": (K, d) tensor, "body": (K, d)} (``VQVAE.quantizer.codebook``).
+    Each codebook is z-scored per dimension and mapped to the model's width by a fixed
+    Gaussian matrix R (d x H, entries N(0, 1/d)); a random Gaussian map roughly keeps
+    distances (Johnson-Lindenstrauss), so codes that stand for similar motion start with
+    similar embeddings, and, the embeddings being tied, similar output rows: what the model
+    learns about one code carries over to its neighbours from the first step, instead of K
+    unrelated rows each learnt on their own. A random part keeps the K rows full rank (the
+    codebook alone spans only d of the H dimensions), so each code can still move on its own:
+
+        e_k = sigma * (share * z_k R + sqrt(1 - share^2) * n_k),   n_k ~ N(0, I_H)
+
+    with sigma the model's ``initializer_range``, the scale of every other row. Measured at
+    cpu-mini, 600 steps (README): eval loss 3.10 with share 0.5, 3.17 with 1.0, 3.43 with
+    random rows. Each part gets its own R.
+    """
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"share must be in [0, 1]; got {share}")
+    vocab = motion_token_ids(tokenizer)
+    emb = model.get_input_embeddings().weight
+    sigma = float(getattr(model.config, "initializer_range", 0.02))
+    gen = torch.Generator().manual_seed(seed)
+    for part, ids in (("face", vocab.face_ids), ("body", vocab.body_ids)):
+        cb = torch.as_tensor(codebooks[part], dtype=torch.float32).cpu()
+        if cb.ndim != 2 or len(cb) != len(ids):
+            raise ValueError(f"the {part} codebook is {tuple(cb.shape)}; expected ({len(ids)}, d): one vector per "
+                             f"<{part.upper()}_k> token of the tokenizer")  # fmt: skip
+        z = (cb - cb.mean(0)) / cb.std(0).clamp_min(1e-6)  # z-scored: every latent dimension counts alike
+        r = torch.randn(cb.shape[1], emb.shape[1], generator=gen) / cb.shape[1] ** 0.5  # (d, H), N(0, 1/d)
+        noise = torch.randn(len(ids), emb.shape[1], generator=gen)
+        rows = sigma * (share * z @ r + (1.0 - share**2) ** 0.5 * noise)  # unit variance mix, times sigma
+        emb[torch.as_tensor(ids)] = rows.to(emb.dtype)
 
 
 def count_parameters(model, trainable_only: bool = False) -> int:

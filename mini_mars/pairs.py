@@ -41,7 +41,7 @@ import torch
 
 from venus_analysis import extraction, schema
 
-from .interleave import interleave_utterance, render
+from .interleave import interleave_utterance, render, strip_motion
 from .vqvae import device_of
 from .motion_data import input_options, segments_of, speaker_references, utterance_track
 
@@ -388,3 +388,17 @@ def build_pair_splits(data_dict, face_vq, body_vq, **kw):
     for split in data_dict:
         out[split], stats[split] = build_pairs(data_dict[split], face_vq, body_vq, **kw)
     return datasets.DatasetDict(out), stats
+
+
+def text_only(pairs):
+    """The text-only ablation: ``pairs`` (a ``Dataset`` or ``DatasetDict`` of chat pairs)
+    with every motion token taken out of the user and assistant messages, words kept in
+    order (``interleave.strip_motion``). A model trained on it is the paper's language model
+    without the nonverbal tokens: it can only guess the reply's manner from the words. The
+    system prompt is kept as it is, so the two models differ in the motion tokens only."""
+
+    def strip(row):
+        return {"messages": [m if m["role"] == "system" else {**m, "content": strip_motion(m["content"])}
+                             for m in row["messages"]]}  # fmt: skip
+
+    return pairs.map(strip, desc="text only")

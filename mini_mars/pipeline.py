@@ -55,23 +55,30 @@ def build_training_pairs(data, face_vq, body_vq, *, context_turns: int = 0, prog
 
 
 def train_mars(data, vq_dir, preset: str = "cpu-mini", out=None, *, steps: int | None = None,
-               resume: bool = False, progress: bool = True, context_turns: int = 0, **overrides):
+               resume: bool = False, progress: bool = True, context_turns: int = 0, text_only: bool = False,
+               **overrides):  # fmt: skip
     """Train the language model of ``preset`` on ``data`` tokenized by the tokenizers in
     ``vq_dir`` (``face/``, ``body/``). Returns ``(LMTrainResult, pairs, pair_stats)``.
 
     ``overrides`` go to :func:`mini_mars.train_lm.train_lm` (e.g. ``lr=1e-3``,
-    ``base="path/to/instruct-model"``, ``lora=True``)."""
+    ``base="path/to/instruct-model"``, ``lora=True``). ``text_only``: the ablation without
+    motion tokens (``pairs.text_only``; the pairs returned are then the text-only ones)."""
     from .train_lm import train_lm
 
     out = Path(out if out is not None else f"runs/mars-{preset}")
     face_vq, body_vq = load_vq_pair(vq_dir)
     pairs, stats = build_training_pairs(data, face_vq, body_vq, context_turns=context_turns, progress=progress)
+    if text_only:
+        from .pairs import text_only as strip_pairs
+
+        pairs = strip_pairs(pairs)
     if progress:
         for split, s in stats.items():
             print(f"pairs {split}: {len(pairs[split])} from {s.utterances} utterances "
                   f"({s.truncated_utterances} cut by the 512-frame window)")  # fmt: skip
     result = train_lm(pairs, None, preset, out, steps=steps, resume=resume, progress=progress,
                       face_codes=face_vq.cfg.codebook_size, body_codes=body_vq.cfg.codebook_size,
+                      codebooks={"face": face_vq.quantizer.codebook, "body": body_vq.quantizer.codebook},
                       **overrides)  # fmt: skip
     copy_vq(vq_dir, out / "vq")
     write_json(out / "pairs.json", {split: s.to_dict() for split, s in stats.items()})

@@ -64,7 +64,7 @@ from . import __version__
 from . import checkpoint as ckpt
 from .config import LMConfig, LMTrainConfig, from_dict, to_dict
 from .config import preset as get_preset
-from .lm import build_model, count_parameters, quiet_transformers
+from .lm import build_model, count_parameters, init_motion_embeddings, quiet_transformers
 from .lm_tokenizer import ROLES, encode_chats, fixed_system_prompts, motion_token_ids, train_text_tokenizer
 
 HELD_OUT_SHARE = 0.1  # without a test split, this share of train conversations is held out
@@ -373,7 +373,7 @@ def _same_tokenizer(a, b) -> bool:
 # ---------------------------------------------------------------------------------------
 def train_lm(pairs, tokenizer=None, preset: str = "cpu-mini", out=None, *, steps: int | None = None,
              resume: bool = False, progress: bool = True, stop_after: int | None = None, device=None,
-             **overrides) -> LMTrainResult:  # fmt: skip
+             codebooks: dict | None = None, **overrides) -> LMTrainResult:  # fmt: skip
     """Train the language model of ``preset`` on conversation ``pairs``; returns an :class:`LMTrainResult`.
 
     ``pairs``: ``{"train", "test"}`` splits of rows with a ``messages`` column (see the
@@ -384,7 +384,9 @@ def train_lm(pairs, tokenizer=None, preset: str = "cpu-mini", out=None, *, steps
     e.g. ``lr=1e-3``, ``base="path/to/model"``, ``lora=True``) change the preset.
     ``resume=True`` continues from ``out/checkpoints/last``; ``stop_after`` stops after that
     many steps without finishing, as if killed. ``device="cpu"`` forces the CPU (pick GPUs
-    with CUDA_VISIBLE_DEVICES or ``accelerate launch``).
+    with CUDA_VISIBLE_DEVICES or ``accelerate launch``). ``codebooks`` ({"face", "body"}: the
+    tokenizers' codebook tensors) start the motion-token embeddings of a from-scratch model
+    (``motion_init="codebook"``, the default; :func:`mini_mars.lm.init_motion_embeddings`).
     """
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -454,6 +456,8 @@ def train_lm(pairs, tokenizer=None, preset: str = "cpu-mini", out=None, *, steps
     set_seed(tcfg.seed)  # python, numpy, torch (all devices): the initial weights
     with quiet_transformers(not progress):
         model, tokenizer = build_model(lcfg, tokenizer, face_codes=face_k, body_codes=body_k)
+    if codebooks is not None and lcfg.base is None and lcfg.motion_init == "codebook" and not resuming:
+        init_motion_embeddings(model, tokenizer, codebooks, seed=tcfg.seed)
     motion = motion_token_ids(tokenizer)
     if not resuming and main and not (out / "tokenizer").exists():  # a given or pretrained tokenizer: keep a copy
         with atomic_folder(out / "tokenizer") as tmp:

@@ -41,13 +41,14 @@ from .config import VQConfig
 def column_weights(cfg: VQConfig) -> torch.Tensor:
     """(D,) loss weight of every input column: the jaw weighs ``jaw_weight`` in the face
     (its 3 columns carry speech), the head rotation ``head_weight`` (when tokenized); the
-    hands ``hands_weight`` against the upper body."""
+    hands ``hands_weight`` against the upper body, the SMPL-X head joint ``body_head_weight``."""
     w = torch.ones(cfg.in_dim)
     if cfg.part == "face":
         w[schema.FACE_TOKEN_JAW] = cfg.jaw_weight
         w[schema.FACE_TOKEN_DIM :] = cfg.head_weight  # the head rotation, when tokenized (columns 53:56)
     else:
         w[schema.BODY_TOKEN_LEFT_HAND.start : schema.BODY_TOKEN_RIGHT_HAND.stop] = cfg.hands_weight
+        w[schema.token_joint_slice("head")] = cfg.body_head_weight  # the head joint: nods and head shakes
     return w
 
 

@@ -334,3 +334,46 @@ def test_bad_input_raises_clear_errors(full_run, tmp_path):
     assert json.loads((full_run.out / "metrics.json").read_text()) == full_run.metrics  # left as it was
     with pytest.raises(ValueError, match="lora=True needs a pretrained base"):
         LMConfig(lora=True)
+
+
+def test_motion_embeddings_start_from_the_codebooks(tok):
+    from mini_mars.lm import init_motion_embeddings
+
+    torch.manual_seed(0)
+    model, _ = build_model(preset("smoke").lm, tok)
+    gen = torch.Generator().manual_seed(1)
+    books = {"face": torch.randn(K, 4, generator=gen) * torch.tensor([1.0, 5.0, 0.1, 2.0]),
+             "body": torch.randn(K, 4, generator=gen)}  # fmt: skip
+    before = model.get_input_embeddings().weight.detach().clone()
+    init_motion_embeddings(model, tok, books, share=1.0)
+    emb = model.get_input_embeddings().weight.detach()
+    mv = motion_token_ids(tok)
+    face = emb[torch.as_tensor(mv.face_ids)]
+    z = (books["face"] - books["face"].mean(0)) / books["face"].std(0)  # distances after z-scoring are kept
+    d_code, d_emb = torch.pdist(z), torch.pdist(face)
+    assert np.corrcoef(d_code.numpy(), d_emb.numpy())[0, 1] > 0.8
+    sigma = model.config.initializer_range
+    assert 0.5 * sigma < face.std().item() < 1.5 * sigma  # the scale of the other rows
+    others = np.setdiff1d(np.arange(len(tok)), np.r_[mv.face_ids, mv.body_ids])
+    assert torch.equal(emb[others], before[others])  # words and chat tokens untouched
+    init_motion_embeddings(model, tok, books)  # the default: half the codebook's structure, half noise
+    half = model.get_input_embeddings().weight.detach()[torch.as_tensor(mv.face_ids)]
+    assert 0.3 < np.corrcoef(d_code.numpy(), torch.pdist(half).numpy())[0, 1] < 0.9
+    assert torch.linalg.matrix_rank(half) == K > torch.linalg.matrix_rank(face)  # full rank with the noise
+    with pytest.raises(ValueError, match=r"face codebook is \(3, 4\); expected \(32, d\)"):
+        init_motion_embeddings(model, tok, {"face": torch.zeros(3, 4), "body": books["body"]})
+
+
+def test_train_lm_uses_the_codebooks_unless_told_otherwise(tmp_path):
+    gen = torch.Generator().manual_seed(1)
+    books = {"face": torch.randn(K, 4, generator=gen), "body": torch.randn(K, 4, generator=gen)}
+    runs = {init: train_lm(PAIRS, preset="smoke", out=tmp_path / init, steps=1, progress=False, codebooks=books,
+                           motion_init=init, lr=1e-9)  # fmt: skip
+            for init in ("codebook", "random")}
+    rows = {}
+    for init, run in runs.items():
+        mv = motion_token_ids(run.tokenizer)
+        rows[init] = run.model.get_input_embeddings().weight.detach()[torch.as_tensor(mv.face_ids)]
+    z = (books["face"] - books["face"].mean(0)) / books["face"].std(0)
+    r = {init: np.corrcoef(torch.pdist(z).numpy(), torch.pdist(e).numpy())[0, 1] for init, e in rows.items()}
+    assert r["codebook"] > 0.3 and abs(r["random"]) < 0.2

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from mini_mars.config import preset
 from mini_mars.interleave import parse
-from mini_mars.pairs import SYSTEM_PROMPT, build_pair_splits, build_pairs, encode_utterances, face_inputs
+from mini_mars.pairs import SYSTEM_PROMPT, build_pair_splits, build_pairs, encode_utterances, face_inputs, text_only
 from mini_mars.motion_data import speaker_references
 from mini_mars.vqvae import VQVAE
 from venus_analysis import extraction
@@ -205,3 +205,18 @@ def test_faces_are_read_relative_to_the_speakers_resting_face(small, models):
         assert np.allclose(f + head_refs[(*key, u.speaker)], np.c_[u.face, u.head_rotation])
     raw = VQVAE(dataclasses.replace(preset("smoke").vq("face"), reference="none"))
     assert all(np.array_equal(f, u.face) for f, u in zip(face_inputs(raw, utts), utts))  # nothing off
+
+
+def test_text_only_pairs_keep_the_words_and_drop_every_motion_token(built):
+    pairs = built[0]
+    plain = text_only(pairs)
+    assert len(plain) == len(pairs) and plain.column_names == pairs.column_names
+    for row, bare in zip(pairs.select(range(min(20, len(pairs)))), plain):
+        for m, b in zip(row["messages"], bare["messages"]):
+            assert b["role"] == m["role"]
+            if m["role"] == "system":
+                assert b["content"] == m["content"] == SYSTEM_PROMPT
+            else:
+                assert "<FACE_" not in b["content"] and "<BODY_" not in b["content"]
+                assert b["content"].split() == parse(m["content"]).words
+        assert parse(row["messages"][-1]["content"]).n_pairs > 0  # the original still has its motion

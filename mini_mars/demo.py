@@ -97,14 +97,18 @@ def run_demo(preset: str = "cpu-mini", out="runs/demo", *, segments: int | None 
     return metrics
 
 
-def train_tokenizers(preset: str, out, data_args: tuple, *, progress: bool = True) -> list[str]:
+def train_tokenizers(preset: str, out, data_args: tuple, *, parallel: bool | None = None,
+                     progress: bool = True) -> list[str]:  # fmt: skip
     """Train the face and body tokenizers of ``preset`` on ``generate_venus(*data_args)``
-    into ``out/face`` and ``out/body``; returns one summary line per part. With two or more
-    cores they train side by side in two processes of one thread each (both cores busy and
-    no contention between torch threads)."""
+    into ``out/face`` and ``out/body``; returns one summary line per part. ``parallel``: side
+    by side in two processes of one thread each (both cores busy, no contention between
+    torch threads); by default when there are two or more cores and the preset is not
+    ``smoke``, whose tokenizers train in less time than two fresh interpreters take to start."""
     say = _say(progress)
     out = Path(out)
-    if (os.cpu_count() or 1) < 2:
+    if parallel is None:
+        parallel = (os.cpu_count() or 1) >= 2 and preset != "smoke"
+    if not parallel:
         return [_train_part(part, preset, str(out / part), data_args, one_thread=False) for part in ("face", "body")]
     say("training the face and body tokenizers side by side in two processes ...")
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: safe with torch and tokenizers threads

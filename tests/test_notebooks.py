@@ -265,3 +265,10 @@ def test_setup_prints_one_line_unless_quiet(capsys, keep_torch_threads):
     assert capsys.readouterr().out == ""
     env = setup(fast=False)
     assert capsys.readouterr().out == env.describe() + "\n"
+
+
+def test_the_repository_is_named_once_for_pyproject_and_the_notebooks():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    meta = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    assert meta["urls"]["Repository"] == REPOSITORY

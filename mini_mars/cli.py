@@ -59,7 +59,8 @@ def cmd_demo(args) -> int:
     """Everything end to end on the synthetic VENUS: tokenizers, LM, evaluation, report."""
     from .demo import run_demo
 
-    run_demo(args.preset, args.out, segments=args.segments, seconds=args.seconds, seed=args.seed, lm_steps=args.lm_steps)
+    run_demo(args.preset, args.out, segments=args.segments, seconds=args.seconds, seed=args.seed, lm_steps=args.lm_steps,
+             vq_steps=args.vq_steps)
     return EXIT_OK
 
 
@@ -230,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="random seed for data and training (default 0)")
     demo.add_argument("--lm-steps", type=int, default=None,
                       help="language-model steps (default: the preset's; cpu-mini 600)")
+    demo.add_argument("--vq-steps", type=int, default=None,
+                      help="steps of each motion tokenizer (default: the preset's; cpu-mini 600)")
     demo.set_defaults(func=cmd_demo)
 
     data = sub.add_parser("data", help="make, check and summarise VENUS-format data")

@@ -40,10 +40,11 @@ def _say(progress: bool):
 
 def run_demo(preset: str = "cpu-mini", out="runs/demo", *, segments: int | None = None,
              seconds: float | None = None, seed: int = 0, lm_steps: int | None = None,
-             progress: bool = True) -> dict:
+             vq_steps: int | None = None, progress: bool = True) -> dict:
     """Run everything and write ``out``; returns the metrics dict (also in ``metrics.json``).
     ``lm_steps`` overrides the preset's language-model steps (cpu-mini: 600, which learn the
-    motion codes and the cue-dependent replies; 300 learn the codes but not yet the replies)."""
+    motion codes and the cue-dependent replies; 300 learn the codes but not yet the replies);
+    ``vq_steps`` the tokenizers' (cpu-mini: 600)."""
     from venus_analysis.summary import format_summary, summarize
     from venus_analysis.synthetic import generate_venus
 
@@ -70,7 +71,7 @@ def run_demo(preset: str = "cpu-mini", out="runs/demo", *, segments: int | None 
     t = lap("summary", t)
 
     say("\n1/3 motion tokenizers: face and body VQ-VAEs turn every 8 frames (0.32 s) into one code")
-    for line in train_tokenizers(preset, out / "vq", (n_seg, secs, seed), progress=progress):
+    for line in train_tokenizers(preset, out / "vq", (n_seg, secs, seed), steps=vq_steps, progress=progress):
         say(line)
     t = lap("face + body tokenizers", t)
 
@@ -97,27 +98,29 @@ def run_demo(preset: str = "cpu-mini", out="runs/demo", *, segments: int | None 
     return metrics
 
 
-def train_tokenizers(preset: str, out, data_args: tuple, *, parallel: bool | None = None,
+def train_tokenizers(preset: str, out, data_args: tuple, *, steps: int | None = None, parallel: bool | None = None,
                      progress: bool = True) -> list[str]:  # fmt: skip
     """Train the face and body tokenizers of ``preset`` on ``generate_venus(*data_args)``
     into ``out/face`` and ``out/body``; returns one summary line per part. ``parallel``: side
     by side in two processes of one thread each (both cores busy, no contention between
     torch threads); by default when there are two or more cores and the preset is not
-    ``smoke``, whose tokenizers train in less time than two fresh interpreters take to start."""
+    ``smoke``, whose tokenizers train in less time than two fresh interpreters take to start.
+    ``steps`` overrides the preset's training steps."""
     say = _say(progress)
     out = Path(out)
     if parallel is None:
         parallel = (os.cpu_count() or 1) >= 2 and preset != "smoke"
     if not parallel:
-        return [_train_part(part, preset, str(out / part), data_args, one_thread=False) for part in ("face", "body")]
+        return [_train_part(part, preset, str(out / part), data_args, steps, one_thread=False) for part in ("face", "body")]
     say("training the face and body tokenizers side by side in two processes ...")
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: safe with torch and tokenizers threads
     with ProcessPoolExecutor(max_workers=2, mp_context=ctx) as pool:
-        jobs = [pool.submit(_train_part, part, preset, str(out / part), data_args) for part in ("face", "body")]
+        jobs = [pool.submit(_train_part, part, preset, str(out / part), data_args, steps) for part in ("face", "body")]
         return [job.result() for job in jobs]
 
 
-def _train_part(part: str, preset: str, out: str, data_args: tuple, one_thread: bool = True) -> str:
+def _train_part(part: str, preset: str, out: str, data_args: tuple, steps: int | None = None,
+                one_thread: bool = True) -> str:  # fmt: skip
     """One tokenizer, e.g. in a worker process (the cached synthetic data is memory-mapped,
     not copied); returns its summary line."""
     import torch
@@ -129,7 +132,8 @@ def _train_part(part: str, preset: str, out: str, data_args: tuple, one_thread: 
     if one_thread:
         torch.set_num_threads(1)
     n_seg, secs, seed = data_args
-    result = train_tokenizer(generate_venus(n_seg, secs, seed, progress=False), part, preset, out, progress=False, seed=seed)
+    result = train_tokenizer(generate_venus(n_seg, secs, seed, progress=False), part, preset, out, steps=steps,
+                             progress=False, seed=seed)  # fmt: skip
     m = result.metrics
     return f"  {part}: test L1 {m['l1']:.4f} (mean pose {m.get('mean_pose_l1', float('nan')):.4f}), codebook use {m['codebook_usage']:.0%}"
 

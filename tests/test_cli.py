@@ -16,7 +16,8 @@ SMALL = ["--segments", "3", "--seconds", "30", "--seed", "1"]
 
 def test_demo_runs_everything_end_to_end(capsys, tmp_path):
     out = tmp_path / "demo"
-    assert main(["demo", "--preset", "smoke", "--out", str(out), "--segments", "8", "--seconds", "40"]) == EXIT_OK
+    assert main(["demo", "--preset", "smoke", "--out", str(out), "--segments", "8", "--seconds", "40",
+                 "--vq-steps", "12", "--lm-steps", "20"]) == EXIT_OK  # fmt: skip
     printed = capsys.readouterr().out
     for header in ("segments", "utterances", "face: test L1", "language model", "evaluation", "nll_face"):
         assert header in printed, header
@@ -28,6 +29,9 @@ def test_demo_runs_everything_end_to_end(capsys, tmp_path):
     assert metrics["nll_face_uniform"] == pytest.approx(math.log(32))  # smoke: K = 32
     html = (out / "report.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and "Plotly" in html and "NLL of face tokens" in html
+    for part in ("face", "body"):  # --vq-steps and --lm-steps reach the training loops
+        assert json.loads((out / "vq" / part / "log.json").read_text())[-1]["step"] == 12
+    assert json.loads((out / "mars" / "train_log.json").read_text())[-1]["step"] == 20
 
 
 def test_synth_then_validate_and_info(tmp_path, capsys):

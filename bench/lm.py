@@ -210,7 +210,7 @@ def main(argv=None) -> None:
     texts = [m["content"] for row in pairs["train"] for m in row["messages"]]
     tok = train_text_tokenizer(texts, vocab_size=p.lm.vocab_size, face_codes=p.vq_face.codebook_size,
                                body_codes=p.vq_body.codebook_size,
-                               whole_texts=fixed_system_prompts(pairs["train"]["messages"]))  # as train_lm; fmt: skip
+                               whole_texts=fixed_system_prompts([r["messages"] for r in pairs["train"]]))  # as train_lm; fmt: skip
     lcfg = p.lm
     lens = tokenize(tok, [r["messages"] for r in pairs["train"]], p.lm_train.max_length).lengths
     model, _ = build_model(lcfg, tok)

@@ -237,7 +237,9 @@ def gesture_for(model, tokenizer, face_vq, body_vq, words: str, prompt: str | li
     ``<FACE_k>`` there (against all words and the end: the forced word takes their place),
     and then its code is drawn from the FACE tokens (``temperature`` 0: the most likely
     choice each time), followed by its ``<BODY_j>``. ``prompt`` is the user turn being
-    answered. At most ``max_pairs`` pairs (64 = the 512-frame window)."""
+    answered. At most ``max_pairs`` pairs (64 = the 512-frame window), fewer when the
+    model's context leaves less room after the prompt and the words; a prompt and words
+    that do not fit at all raise a ValueError saying so."""
     vocab = motion_token_ids(tokenizer)
     f0, f1 = vocab.face_range
     b0, b1 = vocab.body_range
@@ -246,6 +248,14 @@ def gesture_for(model, tokenizer, face_vq, body_vq, words: str, prompt: str | li
     messages = prompt if isinstance(prompt, list) else messages_for(prompt)
     device = device_of(model)
     ids = _prompt_ids(tokenizer, messages, device)
+    context = max_positions(model)
+    if context is not None:  # prompt + words (+ the end) must fit; each pair takes 2 of what is left
+        n_words = sum(len(spaced) for _, spaced in pieces) + 1
+        room = context - ids.shape[1] - n_words
+        if room < 0:
+            raise ValueError(f"the prompt ({ids.shape[1]} tokens) and the words ({n_words} tokens) do not fit in "
+                             f"the model's context of {context} tokens: shorten them")  # fmt: skip
+        max_pairs = min(max_pairs, room // 2)
     gen = torch.Generator().manual_seed(seed if seed is not None else 0)
 
     def pick(logits: torch.Tensor, allowed: torch.Tensor) -> int:

@@ -54,7 +54,7 @@ MOTION_SOURCES = ("model", "data", "random", "unigram", "nearest_neighbour")
 SYNTHETIC_KEYS = (
     "association_precision", "association_recall", "association_precision_data", "association_recall_data",
     "cue_reply_accuracy_with_cues", "cue_reply_accuracy_cues_masked", "cue_reply_chance", "cue_reply_majority",
-    "n_prompts", "n_triggers", "not_detectable",
+    "n_prompts", "n_triggers", "not_detectable", "too_long_for_context",
 )  # fmt: skip
 
 
@@ -433,7 +433,8 @@ def association(model, tokenizer, face_vq, body_vq, pairs, *, max_replies: int =
       overlapping a window of a trigger of their cue / such events.
 
     Nods and head shakes come from the body tokens' head joint. Rules without a detector
-    (the shrug) are counted in ``not_detectable``. The same
+    (the shrug) are counted in ``not_detectable``; pairs whose prompt and reply words do not
+    fit in the model's context, in ``too_long_for_context`` (not scored). The same
     two numbers on the real replies' own codes decoded (``*_data``) are the ceiling the data
     and tokenizers allow: the generator also plants background cues with no trigger
     (``synthetic_rules.BACKGROUND_CUES``), sentiment faces and detector misses, so precision
@@ -445,7 +446,7 @@ def association(model, tokenizer, face_vq, body_vq, pairs, *, max_replies: int =
     k = max(_check_vq(tokenizer, face_vq, body_vq))
     empty = {r.cue: np.zeros(4, np.int64) for r in rules.CUE_RULES if _rule_status(r) == "tokenized"}
     model_c, data_c = dict(empty), dict(empty)
-    skipped = {"not_detectable": 0}
+    skipped = {"not_detectable": 0, "too_long_for_context": 0}
     idx = _pick(len(rows), max_replies, seed)
     for j, i in enumerate(tqdm(idx, desc="gesturing real replies", unit="reply", disable=not progress)):
         row = rows[i]
@@ -453,7 +454,11 @@ def association(model, tokenizer, face_vq, body_vq, pairs, *, max_replies: int =
         for _, rule in rules.trigger_positions(words.split()):
             if _rule_status(rule) != "tokenized":
                 skipped[_rule_status(rule)] += 1
-        reply = generate.gesture_for(model, tokenizer, face_vq, body_vq, words, _prompt(row), seed=seed + j)
+        try:
+            reply = generate.gesture_for(model, tokenizer, face_vq, body_vq, words, _prompt(row), seed=seed + j)
+        except ValueError:  # prompt + words longer than the model's context: counted, not scored
+            skipped["too_long_for_context"] += 1
+            continue
         for cue, c in _association_counts(reply, tolerance_s).items():
             model_c[cue] = model_c[cue] + c
         for cue, c in _association_counts(_data_reply(row, face_vq, body_vq, k), tolerance_s).items():

@@ -140,3 +140,32 @@ def test_replies_fit_the_context_and_too_long_prompts_fail_clearly(setup):
     assert reply.n_tokens == context - n_prompt
     with pytest.raises(ValueError, match=r"prompt is \d+ tokens, and the model reads at most 256"):
         generate_reply(model, tok, face_vq, body_vq, prompt * 10)
+
+
+class AlwaysGesture(torch.nn.Module):
+    """The model with every FACE logit raised by 20: it gestures at every word boundary."""
+
+    def __init__(self, model, face_range):
+        super().__init__()
+        self.model, self.config, self.face_range = model, model.config, face_range
+
+    def forward(self, **kw):
+        res = self.model(**kw)
+        res.logits[..., self.face_range[0] : self.face_range[1]] += 20.0
+        return res
+
+
+def test_gesture_for_keeps_within_the_context(setup):
+    model, tok, face_vq, body_vq = setup
+    context = model.config.max_position_embeddings  # smoke: 256
+    eager = AlwaysGesture(model, motion_token_ids(tok).face_range)
+    prompt = "Do you know what time it is?"
+    words = " ".join(["exactly"] * 100)  # 2 tokens each: room for ~19 pairs, fewer than the 64 asked
+    reply = gesture_for(eager, tok, face_vq, body_vq, words, prompt, temperature=1.0, seed=0)
+    n_prompt = len(tok.apply_chat_template(messages_for(prompt), add_generation_prompt=True, tokenize=True,
+                                           return_dict=True)["input_ids"])  # fmt: skip
+    assert reply.words == words.split()  # every word still said
+    assert 0 < reply.parsed.n_pairs < 64 and n_prompt + reply.n_tokens <= context  # the cap binds, nothing overflows
+    assert context - (n_prompt + reply.n_tokens) <= 3  # and it used the room there was (the end, a half pair)
+    with pytest.raises(ValueError, match=r"do not fit in the model's context of 256 tokens"):
+        gesture_for(model, tok, face_vq, body_vq, " ".join(["exactly"] * 300), prompt)

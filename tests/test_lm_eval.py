@@ -301,3 +301,16 @@ def test_reply_category_ignores_words_every_reply_uses():
 
     assert reply_category("Yeah, I do not know, right?") is None  # no content word of either category
     assert reply_category("Yeah, sorry, I will fix it") == "apologetic"
+
+
+def test_association_counts_pairs_too_long_for_the_context(setup, monkeypatch):
+    tok = setup[1]
+
+    def too_long(*a, **k):
+        raise ValueError("the prompt (500 tokens) and the words (40 tokens) do not fit in the model's context")
+
+    monkeypatch.setattr(lm_eval.generate, "gesture_for", too_long)
+    rows = [pair_row(0, "tell me", "<FACE_0><BODY_0> so haha yes no")]
+    out = lm_eval.association(None, tok, fake_vq("face"), fake_vq("body"), rows)
+    assert out["too_long_for_context"] == 1 and out["n_triggers"] == 0  # counted, not scored
+    assert math.isnan(out["association_recall"]) and math.isnan(out["association_recall_data"])

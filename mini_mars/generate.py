@@ -174,13 +174,13 @@ def _end_ids(tokenizer) -> list[int]:
     return sorted({i for i in ends if i is not None and i != tokenizer.unk_token_id})
 
 
-@torch.no_grad()
 def max_positions(model) -> int | None:
     """The longest sequence ``model`` can read (its context), when its config says."""
     cfg = getattr(model, "config", None)
     return getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
 
 
+@torch.no_grad()
 def generate_reply(model, tokenizer, face_vq, body_vq, prompt: str | list[dict], *, mask_cues: bool = False,
                    max_new_tokens: int = 160, do_sample: bool = True, temperature: float = 0.8,
                    top_k: int | None = 50, top_p: float | None = 0.95, repetition_penalty: float = 1.0,

@@ -411,7 +411,7 @@ def _association_counts(reply, tolerance_s: float) -> dict:
     return counts
 
 
-def _data_reply(row: dict, face_vq, body_vq, k: int) -> generate.Reply:
+def _data_reply(row: dict, face_vq, body_vq) -> generate.Reply:
     """The real reply of a pair as a ``Reply``: its codes decoded, its words on the same
     timeline as a generated reply's (``interleave.timeline``)."""
     return generate.reply_from_text(row["messages"][-1]["content"], face_vq, body_vq)
@@ -443,7 +443,7 @@ def association(model, tokenizer, face_vq, body_vq, pairs, *, max_replies: int =
     from tqdm.auto import tqdm
 
     rows = _rows(pairs)
-    k = max(_check_vq(tokenizer, face_vq, body_vq))
+    _check_vq(tokenizer, face_vq, body_vq)
     empty = {r.cue: np.zeros(4, np.int64) for r in rules.CUE_RULES if _rule_status(r) == "tokenized"}
     model_c, data_c = dict(empty), dict(empty)
     skipped = {"not_detectable": 0, "too_long_for_context": 0}
@@ -461,7 +461,7 @@ def association(model, tokenizer, face_vq, body_vq, pairs, *, max_replies: int =
             continue
         for cue, c in _association_counts(reply, tolerance_s).items():
             model_c[cue] = model_c[cue] + c
-        for cue, c in _association_counts(_data_reply(row, face_vq, body_vq, k), tolerance_s).items():
+        for cue, c in _association_counts(_data_reply(row, face_vq, body_vq), tolerance_s).items():
             data_c[cue] = data_c[cue] + c
 
     def ratio(a, b):
@@ -535,8 +535,7 @@ def _motion_from_replies(face_vq, body_vq, ks, rows, idx, replies, train_rows, s
     """Motion and text metrics of given generated replies (``replies[j]`` answers ``rows[idx[j]]``);
     ``ks`` = (K_face, K_body) of the tokenizer."""
     kf, kb = ks
-    k = max(kf, kb)
-    real = [_data_reply(rows[i], face_vq, body_vq, k) for i in idx]
+    real = [_data_reply(rows[i], face_vq, body_vq) for i in idx]
     train_f, train_b = _assistant_codes([r["messages"] for r in train_rows], kf, kb)
     pf, pb = unigram_probs(train_f, kf), unigram_probs(train_b, kb)
     rng = np.random.default_rng(seed)
@@ -547,7 +546,7 @@ def _motion_from_replies(face_vq, body_vq, ks, rows, idx, replies, train_rows, s
     }
     nn = nearest_neighbours([r.get("user_text") or strip_motion(_prompt(r)[-1]["content"]) for r in train_rows],
                             [rows[i].get("user_text") or strip_motion(_prompt(rows[i])[-1]["content"]) for i in idx])
-    nn_replies = [_data_reply(train_rows[j], face_vq, body_vq, k) for j in nn]
+    nn_replies = [_data_reply(train_rows[j], face_vq, body_vq) for j in nn]
     tracks = {"model": [(r.face, r.body) for r in replies],
               **{s: [generate.decode_codes(face_vq, body_vq, f, b) for f, b in c] for s, c in codes.items()},
               "nearest_neighbour": [(r.face, r.body) for r in nn_replies]}  # fmt: skip

@@ -48,7 +48,7 @@ def run_demo(preset: str = "cpu-mini", out="runs/demo", *, segments: int | None 
     from venus_analysis.summary import format_summary, summarize
     from venus_analysis.synthetic import generate_venus
 
-    from .lm_eval import evaluate_lm, format_lm_metrics
+    from .lm_eval import format_lm_metrics
     from .pipeline import load_mars, train_mars
     say = _say(progress)
     out = Path(out)
@@ -81,10 +81,8 @@ def run_demo(preset: str = "cpu-mini", out="runs/demo", *, segments: int | None 
 
     say("\n3/3 evaluation: perplexity and NLL against baselines, planted associations, cue-dependent replies")
     mars = load_mars(out / "mars")
-    n_eval = EVAL_REPLIES.get(preset, 100)
-    metrics, tables = evaluate_lm(mars.model, mars.tokenizer, mars.face_vq, mars.body_vq, pairs["train"],
-                                  pairs["test"], truth, progress=progress, max_replies=n_eval,
-                                  max_motion_replies=max(1, n_eval // 2))  # fmt: skip
+    metrics, tables = evaluate_run(mars, out / "mars", pairs, truth, EVAL_REPLIES.get(preset, 100),
+                                   parallel=_parallel(preset), progress=progress, seed=seed)  # fmt: skip
     t = lap("evaluation", t)
     replies = _example_replies(mars, pairs["test"], tables)
     metrics = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
@@ -109,7 +107,7 @@ def train_tokenizers(preset: str, out, data_args: tuple, *, steps: int | None = 
     say = _say(progress)
     out = Path(out)
     if parallel is None:
-        parallel = (os.cpu_count() or 1) >= 2 and preset != "smoke"
+        parallel = _parallel(preset)
     if not parallel:
         return [_train_part(part, preset, str(out / part), data_args, steps, one_thread=False) for part in ("face", "body")]
     say("training the face and body tokenizers side by side in two processes ...")
@@ -117,6 +115,55 @@ def train_tokenizers(preset: str, out, data_args: tuple, *, steps: int | None = 
     with ProcessPoolExecutor(max_workers=2, mp_context=ctx) as pool:
         jobs = [pool.submit(_train_part, part, preset, str(out / part), data_args, steps) for part in ("face", "body")]
         return [job.result() for job in jobs]
+
+
+def _parallel(preset: str) -> bool:
+    """Work side by side in two processes: with two or more cores, and not for ``smoke``,
+    whose parts take less time than a fresh interpreter takes to start."""
+    return (os.cpu_count() or 1) >= 2 and preset != "smoke"
+
+
+def evaluate_run(mars, run_dir, pairs, truth, n_replies: int, *, parallel: bool = False, progress: bool = True,
+                 seed: int = 0) -> tuple[dict, dict]:  # fmt: skip
+    """``lm_eval.evaluate_lm`` of the trained ``mars`` (saved in ``run_dir``) on ``pairs``,
+    with ``n_replies`` generated replies (half of them for the motion scores).
+
+    ``parallel``: the association (the longest part: the model gestures ``n_replies`` real
+    replies token by token, which one thread does as fast as two) runs in a second process
+    that loads the run from ``run_dir``, while this one does the rest on one thread. The
+    numbers are those of the serial evaluation."""
+    import torch
+
+    from .lm_eval import _rows, evaluate_lm, merge_association
+
+    args = (mars.model, mars.tokenizer, mars.face_vq, mars.body_vq, pairs["train"], pairs["test"], truth)
+    kw = dict(progress=progress, max_replies=n_replies, max_motion_replies=max(1, n_replies // 2), seed=seed)
+    if not parallel or truth is None:
+        return evaluate_lm(*args, **kw)
+    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: safe with torch and tokenizers threads
+    threads = torch.get_num_threads()
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+        job = pool.submit(_association_part, str(run_dir), _rows(pairs["test"]), n_replies, seed)
+        torch.set_num_threads(1)  # the other core is the association's
+        try:
+            metrics, tables = evaluate_lm(*args, **kw, with_association=False)
+        finally:
+            torch.set_num_threads(threads)
+        merge_association(metrics, tables, job.result())
+    return metrics, tables
+
+
+def _association_part(run_dir: str, test_rows: list[dict], n_replies: int, seed: int) -> dict:
+    """``lm_eval.association`` of the run in ``run_dir``, in a worker process of one thread."""
+    import torch
+
+    from .lm_eval import association
+    from .pipeline import load_mars
+
+    torch.set_num_threads(1)
+    mars = load_mars(run_dir)
+    return association(mars.model, mars.tokenizer, mars.face_vq, mars.body_vq, test_rows, max_replies=n_replies,
+                       seed=seed)  # fmt: skip
 
 
 def _train_part(part: str, preset: str, out: str, data_args: tuple, steps: int | None = None,

@@ -594,7 +594,8 @@ def motion_scores(model, tokenizer, face_vq, body_vq, pairs, train_pairs, *, max
 # 8. Everything at once
 # ---------------------------------------------------------------------------------------
 def evaluate_lm(model, tokenizer, face_vq, body_vq, pairs_train, pairs_test, truth=None, *, max_replies: int = 100,
-                max_motion_replies: int = 50, progress: bool = True, seed: int = 0) -> tuple[dict, dict]:  # fmt: skip
+                max_motion_replies: int = 50, progress: bool = True, seed: int = 0,
+                with_association: bool = True) -> tuple[dict, dict]:  # fmt: skip
     """All metrics of a trained mini MARS: ``(metrics, tables)``.
 
     ``metrics`` is one flat dict of floats: :func:`token_nll` on every test conversation,
@@ -606,6 +607,9 @@ def evaluate_lm(model, tokenizer, face_vq, body_vq, pairs_train, pairs_test, tru
     ``truth`` (real data) the synthetic-only keys (:data:`SYNTHETIC_KEYS`) are NaN.
     ``tables``: ``"prompts"`` (one row per ambiguous prompt), ``"cues"`` (one row per
     planted cue) and ``"replies"`` (the generated replies next to the real ones).
+    ``with_association=False`` leaves the association keys NaN and ``"cues"`` empty, for a
+    caller that runs :func:`association` elsewhere (the demo does, in a second process) and
+    merges it with :func:`merge_association`.
     """
     train_rows, test_rows = _rows(pairs_train, "pairs_train"), _rows(pairs_test, "pairs_test")
     ks = _check_vq(tokenizer, face_vq, body_vq)
@@ -622,11 +626,19 @@ def evaluate_lm(model, tokenizer, face_vq, body_vq, pairs_train, pairs_test, tru
                                 progress=progress)  # fmt: skip
         tables["prompts"] = cr.pop("rows")
         metrics.update(cr)
-        assoc = association(model, tokenizer, face_vq, body_vq, test_rows, max_replies=max_replies, seed=seed,
-                            progress=progress)  # fmt: skip
-        tables["cues"] = assoc.pop("cues")
-        metrics.update(assoc)
+        if with_association:
+            assoc = association(model, tokenizer, face_vq, body_vq, test_rows, max_replies=max_replies, seed=seed,
+                                progress=progress)  # fmt: skip
+            merge_association(metrics, tables, assoc)
     return {k: float(v) for k, v in metrics.items()}, tables
+
+
+def merge_association(metrics: dict, tables: dict, assoc: dict) -> None:
+    """Put the result of :func:`association` into :func:`evaluate_lm`'s ``metrics`` and
+    ``tables`` (in place): its numbers as floats, its per-cue rows as ``tables["cues"]``."""
+    assoc = dict(assoc)
+    tables["cues"] = assoc.pop("cues")
+    metrics.update({k: float(v) for k, v in assoc.items()})
 
 
 def _cell(metrics: dict, key: str) -> str:
@@ -687,5 +699,5 @@ def format_lm_metrics(metrics: dict) -> str:
 __all__ = [
     "token_nll", "baseline_nll", "unigram_probs", "text_scores", "category_words", "reply_category",
     "cue_reply_accuracy", "trigger_windows", "association", "nearest_neighbours", "motion_scores",
-    "evaluate_lm", "format_lm_metrics", "SYNTHETIC_KEYS",
+    "evaluate_lm", "merge_association", "format_lm_metrics", "SYNTHETIC_KEYS",
 ]  # fmt: skip

@@ -51,3 +51,23 @@ def test_generate_and_train_lm_bad_input(tmp_path, capsys):
     assert "no trained model" in capsys.readouterr().err
     assert main(["train-lm", "--vq", str(tmp_path / "novq"), "--preset", "smoke", "--out", str(tmp_path / "m"), *SMALL]) == EXIT_PROBLEMS
     assert "tokenizer" in capsys.readouterr().err
+
+
+def test_demo_evaluation_in_two_processes_gives_the_serial_numbers(mars_run):
+    """demo.evaluate_run(parallel=True) runs the association in a second process that loads
+    the run from disk; every number and the per-cue table must match the serial evaluation."""
+    from mini_mars.demo import evaluate_run
+    from mini_mars.pipeline import build_training_pairs, load_mars
+    from venus_analysis.synthetic import generate_venus
+
+    data, truth = generate_venus(6, 40.0, 1, progress=False, return_truth=True)
+    mars = load_mars(mars_run / "mars")
+    pairs, _ = build_training_pairs(data, mars.face_vq, mars.body_vq, progress=False)
+    serial, serial_tables = evaluate_run(mars, mars_run / "mars", pairs, truth, 4, parallel=False, progress=False)
+    parallel, parallel_tables = evaluate_run(mars, mars_run / "mars", pairs, truth, 4, parallel=True, progress=False)
+    assert serial["n_replies"] > 0 and math.isfinite(serial["nll_face"])  # the association did run
+    assert set(parallel) == set(serial)
+    for k, v in serial.items():
+        assert parallel[k] == pytest.approx(v, nan_ok=True), k
+    assert len(serial_tables["cues"]) > 0  # (NaN precisions: compare as JSON, where NaN equals NaN)
+    assert json.dumps(parallel_tables["cues"]) == json.dumps(serial_tables["cues"])

@@ -232,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--lm-steps", type=int, default=None,
                       help="language-model steps (default: the preset's; cpu-mini 600)")
     demo.add_argument("--vq-steps", type=int, default=None,
-                      help="steps of each motion tokenizer (default: the preset's; cpu-mini 600)")
+                      help="steps of each motion tokenizer (default: the preset's; cpu-mini 400)")
     demo.set_defaults(func=cmd_demo)
 
     data = sub.add_parser("data", help="make, check and summarise VENUS-format data")

@@ -136,7 +136,7 @@ class LMConfig:
     vocab_size: int = 2000  # byte-level BPE vocabulary of the trained text tokenizer (special tokens come on top)
     # From scratch: where the <FACE_k>/<BODY_k> embeddings start. "codebook": from the VQ's
     # codebook vectors (codes that mean similar motion start close; see lm.init_motion_embeddings),
-    # "random": like every other row. cpu-mini, 600 steps: NLL-F 3.66 against 4.61 (README).
+    # "random": like every other row. cpu-mini, 600 steps (dropout 0.1 then): NLL-F 3.66 against 4.61 (README).
     motion_init: str = "codebook"
     base: str | None = None  # a Hub name or local folder of a pretrained causal LM to fine-tune (then the
     #                          architecture fields above and vocab_size are ignored: the base has its own)

@@ -44,7 +44,7 @@ def run_demo(preset: str = "cpu-mini", out="runs/demo", *, segments: int | None 
     """Run everything and write ``out``; returns the metrics dict (also in ``metrics.json``).
     ``lm_steps`` overrides the preset's language-model steps (cpu-mini: 600, which learn the
     motion codes and the cue-dependent replies; 300 learn the codes but not yet the replies);
-    ``vq_steps`` the tokenizers' (cpu-mini: 600)."""
+    ``vq_steps`` the tokenizers' (cpu-mini: 400)."""
     from venus_analysis.summary import format_summary, summarize
     from venus_analysis.synthetic import generate_venus
 

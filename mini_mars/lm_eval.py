@@ -12,7 +12,9 @@ function                               what it measures
                                        the replies (teacher forcing)
 :func:`baseline_nll`                   the same NLLs for uniform codes (ln K) and for the
                                        training code frequencies (unigram)
-:func:`text_scores`                    corpus BLEU and chrF of the reply words (sacrebleu)
+:func:`text_scores`                    corpus BLEU and chrF of the reply words (sacrebleu);
+                                       METEOR and BERTScore when their corpus / model
+                                       is on this machine (:func:`meteor`, :func:`bertscore`)
 :func:`reply_category`                 playful / apologetic / None for a reply text
 :func:`cue_reply_accuracy`             synthetic: does the prompt's manner (carried only
                                        by its motion tokens) pick the reply's category?
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -249,19 +252,116 @@ def baseline_nll(train_conversations, test_conversations, tokenizer) -> dict:
 # ---------------------------------------------------------------------------------------
 # 3. Text scores
 # ---------------------------------------------------------------------------------------
-def text_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict:
-    """Corpus BLEU and chrF (sacrebleu, default settings, 0-100) of the hypotheses against
-    one reference each, on plain words: motion tokens are stripped from both first."""
-    import sacrebleu
+# The paper's two text metrics need resources we never download on our own: METEOR needs
+# nltk's WordNet corpus (for synonym matches), BERTScore a pretrained encoder (1.4 GB for
+# bert_score's English default). Each is computed when its resources are on this machine.
+BERTSCORE_MODEL = ("roberta-large", 17)  # bert_score's default for English: the model and the layer it reads
+TEXT_METRICS_HOWTO = ("meteor needs nltk and its WordNet corpus (pip install 'venus-mars[text]'; python -m "
+                      "nltk.downloader wordnet); bertscore_f1 needs bert-score and roberta-large on disk "
+                      "(the [text] extra; then huggingface-cli download roberta-large)")  # fmt: skip
 
+
+class MissingResource(RuntimeError):
+    """A metric's package, corpus or model is not on this machine (nothing is downloaded)."""
+
+
+def _plain(hypotheses: Sequence[str], references: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The texts without motion tokens, checked to pair up one to one."""
     hyps, refs = list(hypotheses), list(references)
     if len(hyps) != len(refs):
         raise ValueError(f"got {len(hyps)} hypotheses but {len(refs)} references")
     if not hyps:
         raise ValueError("no hypotheses to score")
-    hyps, refs = [strip_motion(h or "") for h in hyps], [strip_motion(r or "") for r in refs]
-    return {"bleu": float(sacrebleu.corpus_bleu(hyps, [refs]).score),
-            "chrf": float(sacrebleu.corpus_chrf(hyps, [refs]).score)}  # fmt: skip
+    return [strip_motion(h or "") for h in hyps], [strip_motion(r or "") for r in refs]
+
+
+def text_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict:
+    """Corpus BLEU and chrF (sacrebleu, default settings, 0-100) of the hypotheses against
+    one reference each, on plain words: motion tokens are stripped from both first. Also
+    ``meteor`` (:func:`meteor`) and ``bertscore_f1`` (:func:`bertscore`), each NaN when its
+    resources are not on this machine (:data:`TEXT_METRICS_HOWTO`)."""
+    import sacrebleu
+
+    hyps, refs = _plain(hypotheses, references)
+    out = {"bleu": float(sacrebleu.corpus_bleu(hyps, [refs]).score),
+           "chrf": float(sacrebleu.corpus_chrf(hyps, [refs]).score)}  # fmt: skip
+    for name, metric in (("meteor", meteor), ("bertscore_f1", bertscore)):
+        try:
+            out[name] = metric(hyps, refs)
+        except MissingResource:
+            out[name] = NAN
+    return out
+
+
+def _tokens(text: str) -> list[str]:
+    """Lower-case words and punctuation marks, for METEOR's word matching."""
+    return re.findall(r"[\w']+|[^\w\s]", text.lower())
+
+
+def _wordnet():
+    """nltk's WordNet corpus reader, loaded; MissingResource if nltk or the corpus is missing."""
+    try:
+        from nltk.corpus import wordnet
+
+        wordnet.ensure_loaded()  # LookupError when the corpus is not downloaded
+    except ImportError:
+        raise MissingResource("METEOR needs nltk: pip install 'venus-mars[text]'") from None
+    except LookupError:
+        raise MissingResource("METEOR needs nltk's WordNet corpus: python -m nltk.downloader wordnet") from None
+    return wordnet
+
+
+def meteor(hypotheses: Sequence[str], references: Sequence[str]) -> float:
+    """Mean sentence METEOR (0-1) of the hypotheses against one reference each (nltk's
+    implementation: exact, stem and WordNet-synonym matches, then a fragmentation penalty;
+    alpha 0.9, beta 3, gamma 0.5), motion tokens stripped. MissingResource without nltk or
+    its WordNet corpus."""
+    wordnet = _wordnet()
+    from nltk.translate.meteor_score import meteor_score
+
+    hyps, refs = _plain(hypotheses, references)
+    return float(np.mean([meteor_score([_tokens(r)], _tokens(h), wordnet=wordnet) for h, r in zip(hyps, refs)]))
+
+
+def _on_disk(model: str) -> bool:
+    """A local folder, or a Hub name whose config is already in the local cache."""
+    import os
+
+    from huggingface_hub import try_to_load_from_cache
+
+    if os.path.isdir(model):
+        return True
+    try:
+        return isinstance(try_to_load_from_cache(model, "config.json"), str)
+    except ValueError:  # not a valid Hub name either (e.g. a folder that does not exist)
+        return False
+
+
+def bertscore(hypotheses: Sequence[str], references: Sequence[str], model: str | None = None,
+              layers: int | None = None, batch_size: int = 32) -> float:  # fmt: skip
+    """Mean BERTScore F1 of the hypotheses against one reference each (the ``bert_score``
+    package: each token's contextual embedding is matched to its most similar one on the
+    other side by cosine; no idf weights, no baseline rescaling), motion tokens stripped.
+
+    ``model``: a Hub name or a local folder, and ``layers``: how many of its layers to run
+    (the embeddings are the last one's); by default :data:`BERTSCORE_MODEL`. The model must
+    already be on disk (nothing is downloaded); MissingResource otherwise, or without
+    ``bert-score``."""
+    try:
+        import bert_score
+    except ImportError:
+        raise MissingResource("BERTScore needs bert-score: pip install 'venus-mars[text]'") from None
+    if model is None:
+        model, layers = BERTSCORE_MODEL
+    if layers is None:
+        raise ValueError("bertscore: give layers (how many of the model's layers to run) with your own model")
+    if not _on_disk(model):
+        raise MissingResource(f"BERTScore needs the model {model!r} on disk (a folder, or in the Hugging Face "
+                              f"cache: huggingface-cli download {model})")  # fmt: skip
+    hyps, refs = _plain(hypotheses, references)
+    _, _, f1 = bert_score.score(hyps, refs, model_type=model, num_layers=layers, batch_size=batch_size,
+                                verbose=False)  # fmt: skip
+    return float(f1.mean())
 
 
 # ---------------------------------------------------------------------------------------
@@ -675,7 +775,9 @@ def format_lm_metrics(metrics: dict) -> str:
         ("perplexity", ["perplexity", "-", "-"]),
     ])  # fmt: skip
     lines += _table(m, "Reply text (higher is better)", ["metric", "model", "nearest neighbour"],
-                    [(k, [f"{k}_model", f"{k}_nearest_neighbour"]) for k in ("bleu", "chrf")])  # fmt: skip
+                    [(k, [f"{k}_model", f"{k}_nearest_neighbour"]) for k in ("bleu", "chrf", "meteor", "bertscore_f1")])  # fmt: skip
+    if any(isinstance(m.get(f"{k}_model"), float) and math.isnan(m[f"{k}_model"]) for k in ("meteor", "bertscore_f1")):
+        lines.insert(len(lines) - 1, f"(n/a: {TEXT_METRICS_HOWTO})")  # under the table, before its blank line
     src = MOTION_SOURCES
     names = ["real" if s == "data" else s.replace("_", " ") for s in src]
     lines += _table(m, "Decoded motion vs real replies", ["metric", *names], [
@@ -697,7 +799,8 @@ def format_lm_metrics(metrics: dict) -> str:
 
 
 __all__ = [
-    "token_nll", "baseline_nll", "unigram_probs", "text_scores", "category_words", "reply_category",
+    "token_nll", "baseline_nll", "unigram_probs", "text_scores", "meteor", "bertscore", "MissingResource",
+    "category_words", "reply_category",
     "cue_reply_accuracy", "trigger_windows", "association", "nearest_neighbours", "motion_scores",
     "evaluate_lm", "merge_association", "format_lm_metrics", "SYNTHETIC_KEYS",
 ]  # fmt: skip

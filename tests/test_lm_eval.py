@@ -314,3 +314,56 @@ def test_association_counts_pairs_too_long_for_the_context(setup, monkeypatch):
     out = lm_eval.association(None, tok, fake_vq("face"), fake_vq("body"), rows)
     assert out["too_long_for_context"] == 1 and out["n_triggers"] == 0  # counted, not scored
     assert math.isnan(out["association_recall"]) and math.isnan(out["association_recall_data"])
+
+
+class _NoSynonyms:
+    """A WordNet stand-in with no synonyms: METEOR then matches exact words and stems only."""
+
+    @staticmethod
+    def synsets(*args, **kwargs):
+        return []
+
+
+def test_meteor_scores_word_matches_and_order(monkeypatch):
+    pytest.importorskip("nltk")
+    monkeypatch.setattr(lm_eval, "_wordnet", lambda: _NoSynonyms())
+    same = lm_eval.meteor(["well I think it is late"], ["well I think it is late"])
+    shuffled = lm_eval.meteor(["late it is think I well"], ["well I think it is late"])
+    stems = lm_eval.meteor(["she thinks it was <FACE_1><BODY_2>late"], ["she thinking it was late"])
+    assert same > 0.95 and 0.0 < shuffled < same  # same words, broken order: the fragmentation penalty
+    assert stems > 0.9  # "thinks" / "thinking" match by stem; the motion tokens are stripped
+    assert lm_eval.meteor(["haha yes"], ["no not really"]) == 0.0
+
+
+def test_optional_text_metrics_are_nan_without_their_resources(monkeypatch, tmp_path):
+    def missing():
+        raise lm_eval.MissingResource("no WordNet here")
+
+    monkeypatch.setattr(lm_eval, "_wordnet", missing)
+    monkeypatch.setattr(lm_eval, "BERTSCORE_MODEL", (str(tmp_path / "no-such-model"), 2))
+    scores = lm_eval.text_scores(["well I think so"], ["well I think it is"])
+    assert scores["bleu"] > 0 and math.isnan(scores["meteor"]) and math.isnan(scores["bertscore_f1"])
+    with pytest.raises(lm_eval.MissingResource, match="on disk"):
+        lm_eval.bertscore(["a"], ["b"])
+    text = lm_eval.format_lm_metrics({f"{k}_model": v for k, v in scores.items()})
+    assert "meteor" in text and "n/a: meteor needs nltk" in text
+
+
+def test_bertscore_with_a_small_local_model(tmp_path):
+    """The real bert_score path on a tiny random BERT saved here (no download): identical
+    texts score 1, different ones less."""
+    pytest.importorskip("bert_score")
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "well", "i", "think", "so", "haha", "yes", "no", "not",
+             "really", ",", "."]  # fmt: skip
+    (tmp_path / "vocab.txt").write_text("\n".join(words) + "\n")
+    BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"), model_max_length=64).save_pretrained(tmp_path)
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(words), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64)).save_pretrained(tmp_path)  # fmt: skip
+    same = lm_eval.bertscore(["well, i think so."], ["well, i think so."], model=str(tmp_path), layers=2)
+    other = lm_eval.bertscore(["haha yes"], ["no, not really."], model=str(tmp_path), layers=2)
+    assert same == pytest.approx(1.0, abs=1e-4) and other < same - 0.01
+    with pytest.raises(ValueError, match="layers"):
+        lm_eval.bertscore(["a"], ["b"], model=str(tmp_path))

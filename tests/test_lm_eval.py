@@ -367,3 +367,14 @@ def test_bertscore_with_a_small_local_model(tmp_path):
     assert same == pytest.approx(1.0, abs=1e-4) and other < same - 0.01
     with pytest.raises(ValueError, match="layers"):
         lm_eval.bertscore(["a"], ["b"], model=str(tmp_path))
+
+
+def test_meteor_without_the_wordnet_corpus_says_how_to_get_it(monkeypatch, tmp_path):
+    nltk = pytest.importorskip("nltk")
+    from nltk.corpus import wordnet
+
+    if type(wordnet).__name__ != "LazyCorpusLoader":
+        pytest.skip("WordNet is already loaded in this process")
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path)])  # an empty data folder: no corpus anywhere
+    with pytest.raises(lm_eval.MissingResource, match="nltk.downloader wordnet"):
+        lm_eval.meteor(["well I think so"], ["well I think so"])

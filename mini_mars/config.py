@@ -232,8 +232,9 @@ PRESETS: dict[str, Preset] = {
                     lm_train=LMTrainConfig(steps=60, batch_size=8, lr=3e-3, warmup=0.1, eval_every=20, max_length=256,
                                            mega_batch=4)),
     "cpu-mini": Preset("cpu-mini", *_pair(width=128, codebook_size=256),
-                       # 400 steps at lr 5e-4 reach the test L1 of 600 at 2e-4 (face 0.0214 vs 0.0216, body
-                       # 0.0061 both) in two thirds of the time; 300 at 8e-4 do not (face 0.0248)
+                       # 400 steps at lr 5e-4 in two thirds of the time of 600 at 2e-4: face test L1 0.0214
+                       # against 0.0216; body 0.0061-0.0066 (it varies with the thread count's numerics)
+                       # against 0.0061. 300 at 8e-4 fall short (face 0.0248). See the README.
                        VQTrainConfig(window=64, batch_size=32, steps=400, lr=5e-4, eval_every=100),
                        notes="default: about a minute per tokenizer on 2 CPU cores",
                        # ~1.4 M parameters (embeddings ~0.3 M of them, tied)

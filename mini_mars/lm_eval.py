@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import re
 from collections.abc import Sequence
 
@@ -325,8 +326,6 @@ def meteor(hypotheses: Sequence[str], references: Sequence[str]) -> float:
 
 def _on_disk(model: str) -> bool:
     """A local folder, or a Hub name whose config is already in the local cache."""
-    import os
-
     from huggingface_hub import try_to_load_from_cache
 
     if os.path.isdir(model):

@@ -222,6 +222,10 @@ def _metric_rows(metrics: dict) -> list[dict]:
          "unigram": "", "uniform": "0.5 (chance)"},
         {"measure": "cue-dependent reply accuracy, cues masked", "model": g("cue_reply_accuracy_cues_masked"),
          "unigram": "", "uniform": "0.5 (chance)"},
+        {"measure": "cue-dependent forced choice, with cues", "model": g("cue_choice_accuracy_with_cues"),
+         "unigram": "", "uniform": "0.5 (chance)"},
+        {"measure": "cue-dependent forced choice, cues masked", "model": g("cue_choice_accuracy_cues_masked"),
+         "unigram": "", "uniform": "0.5 (chance)"},
     ]  # fmt: skip
 
 

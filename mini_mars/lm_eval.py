@@ -58,6 +58,7 @@ MOTION_SOURCES = ("model", "data", "random", "unigram", "nearest_neighbour")
 SYNTHETIC_KEYS = (
     "association_precision", "association_recall", "association_precision_data", "association_recall_data",
     "cue_reply_accuracy_with_cues", "cue_reply_accuracy_cues_masked", "cue_reply_chance", "cue_reply_majority",
+    "cue_choice_accuracy_with_cues", "cue_choice_accuracy_cues_masked",
     "n_prompts", "n_triggers", "not_detectable", "too_long_for_context",
 )  # fmt: skip
 
@@ -122,6 +123,36 @@ def _check_vq(tokenizer, face_vq, body_vq) -> tuple[int, int]:
     return kf, kb
 
 
+def _assistant_logits(model, tokenizer, encoded: list[tuple[np.ndarray, np.ndarray]], batch_size: int):
+    """Teacher forcing in right-padded batches of similar lengths: yields ``(i, z, targets)``
+    per ``encoded[i] = (ids, assistant mask)``, with ``z`` (n_targets, V) the float logits
+    that predict its assistant tokens ``targets`` (t >= 1 with the mask set, from position
+    t - 1). Only the rows scored are kept, never (B, L, V) in fp32. Eval mode inside."""
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    was_training = model.training
+    model.eval()
+    try:
+        order = np.argsort([-len(ids) for ids, _ in encoded], kind="stable")  # similar lengths: little padding
+        for s in range(0, len(order), batch_size):
+            chunk = order[s : s + batch_size]
+            L = max(len(encoded[i][0]) for i in chunk)
+            x = np.full((len(chunk), L), pad, np.int64)
+            attn = np.zeros((len(chunk), L), np.int64)
+            for r, i in enumerate(chunk):
+                ids = encoded[i][0]
+                x[r, : len(ids)], attn[r, : len(ids)] = ids, 1
+            x, attn = torch.from_numpy(x).to(device), torch.from_numpy(attn).to(device)
+            logits = model(input_ids=x, attention_mask=attn).logits  # right padding, masked
+            for r, i in enumerate(chunk):
+                ids, mask = encoded[i]
+                t = np.flatnonzero(mask[1:]) + 1  # targets t >= 1, predicted from position t - 1
+                prev = torch.from_numpy(t - 1).to(logits.device)
+                yield int(i), logits[r, prev].float(), torch.from_numpy(ids[t]).to(logits.device)
+    finally:
+        model.train(was_training)
+
+
 # ---------------------------------------------------------------------------------------
 # 1. Token NLL (teacher forcing)
 # ---------------------------------------------------------------------------------------
@@ -153,35 +184,14 @@ def token_nll(model, tokenizer, conversations, *, batch_size: int = 16) -> dict:
     if not any(m[1:].any() for _, m in encoded):
         raise ValueError("no assistant tokens to score: every conversation needs an assistant message")
 
-    device = next(model.parameters()).device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    was_training = model.training
-    model.eval()
     nll, target, paired = [], [], []  # per target token: -ln p, its id, -ln p within the BODY block
-    try:
-        order = np.argsort([-len(ids) for ids, _ in encoded], kind="stable")  # similar lengths: little padding
-        for s in range(0, len(order), batch_size):
-            batch = [encoded[i] for i in order[s : s + batch_size]]
-            L = max(len(ids) for ids, _ in batch)
-            x = np.full((len(batch), L), pad, np.int64)
-            attn = np.zeros((len(batch), L), np.int64)
-            for r, (ids, _) in enumerate(batch):
-                x[r, : len(ids)], attn[r, : len(ids)] = ids, 1
-            x, attn = torch.from_numpy(x).to(device), torch.from_numpy(attn).to(device)
-            logits = model(input_ids=x, attention_mask=attn).logits  # right padding, masked
-            for r, (ids, mask) in enumerate(batch):
-                t = np.flatnonzero(mask[1:]) + 1  # targets t >= 1, predicted from position t - 1
-                prev = torch.from_numpy(t - 1).to(logits.device)
-                tgt = torch.from_numpy(ids[t]).to(logits.device)
-                z = logits[r, prev].float()  # (n_targets, V): only the rows scored, never (B, L, V) in fp32
-                logp = z.gather(1, tgt[:, None])[:, 0] - torch.logsumexp(z, dim=-1)  # ln p(x_t | x_<t)
-                nll.append(-logp.cpu().numpy())
-                # under the pairing rule a BODY is chosen among BODY tokens only: renormalise over the block
-                block = torch.logsumexp(z[:, b0:b1], dim=-1) - torch.logsumexp(z, dim=-1)
-                paired.append((block - logp).cpu().numpy())
-                target.append(ids[t])
-    finally:
-        model.train(was_training)
+    for _, z, tgt in _assistant_logits(model, tokenizer, encoded, batch_size):
+        logp = z.gather(1, tgt[:, None])[:, 0] - torch.logsumexp(z, dim=-1)  # ln p(x_t | x_<t)
+        nll.append(-logp.cpu().numpy())
+        # under the pairing rule a BODY is chosen among BODY tokens only: renormalise over the block
+        block = torch.logsumexp(z[:, b0:b1], dim=-1) - torch.logsumexp(z, dim=-1)
+        paired.append((block - logp).cpu().numpy())
+        target.append(tgt.cpu().numpy())
     nll, target, paired = np.concatenate(nll), np.concatenate(target), np.concatenate(paired)
     part = vocab.part(target)
     face, body, text = part == "face", part == "body", part == ""
@@ -410,6 +420,45 @@ def _masked(messages: list[dict]) -> list[dict]:
     return out
 
 
+@torch.no_grad()
+def reply_log_probs(model, tokenizer, messages: list[dict], replies: Sequence[str], *, batch_size: int = 16) -> np.ndarray:
+    """ln p(reply | messages) of every plain-text reply, as the model would say it without
+    gestures: at each of the reply's tokens (and its end of turn), the next-token
+    distribution renormalised over the text tokens (FACE and BODY ruled out, as the logits
+    processor rules out what cannot come next), then summed:
+    ``sum_t [z_t(x_t) - logsumexp_{v text} z_t(v)]``. Only the last assistant turn is scored."""
+    vocab = motion_token_ids(tokenizer)
+    encoded = []
+    for ids, mask in encode_chats(tokenizer, [list(messages) + [{"role": "assistant", "content": r}] for r in replies]):
+        ids, mask = np.asarray(ids, np.int64), np.asarray(mask, bool)
+        last = np.flatnonzero(mask).max()
+        mask[: np.flatnonzero(~mask[:last]).max() + 1] = False  # keep the final assistant turn only
+        encoded.append((ids, mask))
+    limit = generate.max_positions(model)
+    if limit is not None and max(len(ids) for ids, _ in encoded) > limit:
+        raise ValueError(f"a prompt with its reply is longer than the model's context ({limit} tokens)")
+    out = np.zeros(len(encoded))
+    for i, z, tgt in _assistant_logits(model, tokenizer, encoded, batch_size):
+        for lo, hi in (vocab.face_range, vocab.body_range):
+            z[:, lo:hi] = -math.inf  # a plain-text reply: motion tokens are not an option
+        out[i] = float((z.gather(1, tgt[:, None])[:, 0] - torch.logsumexp(z, dim=-1)).sum())
+    return out
+
+
+def reply_choice(model, tokenizer, messages: list[dict]) -> tuple[str, float]:
+    """The reply category the model prefers after ``messages`` when it must pick one:
+    ``ln P(c) = logsumexp`` of :func:`reply_log_probs` over the category's templates
+    (``synthetic_rules.REPLY_TEMPLATES``: the probability that it says one of them).
+    Returns the category and the margin ``ln P(best) - ln P(other)`` (nats)."""
+    cats = list(rules.REPLY_TEMPLATES)
+    texts = [t for c in cats for t in rules.REPLY_TEMPLATES[c]]
+    lp = reply_log_probs(model, tokenizer, messages, texts)
+    sizes = np.cumsum([0] + [len(rules.REPLY_TEMPLATES[c]) for c in cats])
+    score = np.array([np.logaddexp.reduce(lp[a:b]) for a, b in zip(sizes[:-1], sizes[1:])])
+    best = np.argsort(-score)
+    return cats[best[0]], float(score[best[0]] - score[best[1]])
+
+
 def cue_reply_accuracy(model, tokenizer, face_vq, body_vq, pairs, truth, *, max_prompts: int | None = None,
                        progress: bool = False, **gen) -> dict:  # fmt: skip
     """Does the model read the prompt's manner from its motion tokens?
@@ -421,8 +470,15 @@ def cue_reply_accuracy(model, tokenizer, face_vq, body_vq, pairs, truth, *, max_
     ``gen`` says otherwise) is generated with the cues and with the prompt's motion tokens
     stripped; accuracy = share of prompts with ``reply_category(reply) == truth category``
     (None counts as wrong). Chance is 0.5 (``cue_reply_majority``: the majority category's
-    share, what a cue-blind model that always picks it gets). NaNs and ``n_prompts`` 0 when
-    no prompt is found. Returns the metrics and ``rows``, one dict per prompt.
+    share, what a cue-blind model that always picks it gets).
+
+    A generated reply can also be no category's template (a hedge), which counts as wrong
+    and pulls the masked accuracy *below* chance. The forced choice separates picking the
+    right category from committing to one: ``cue_choice_accuracy_*`` = share of prompts
+    where :func:`reply_choice` (the likelier category by the model's own probabilities of
+    the templates) is the truth's, with and without the cues; a model that cannot read the
+    manner scores near 0.5 there. NaNs and ``n_prompts`` 0 when no prompt is found.
+    Returns the metrics and ``rows``, one dict per prompt.
     """
     from tqdm.auto import tqdm
 
@@ -437,6 +493,7 @@ def cue_reply_accuracy(model, tokenizer, face_vq, body_vq, pairs, truth, *, max_
             found.append((dict(row), prompts[key]))
     found = found[:max_prompts] if max_prompts is not None else found
     out = {"cue_reply_accuracy_with_cues": NAN, "cue_reply_accuracy_cues_masked": NAN, "cue_reply_chance": 0.5,
+           "cue_choice_accuracy_with_cues": NAN, "cue_choice_accuracy_cues_masked": NAN,
            "cue_reply_majority": NAN, "n_prompts": 0, "rows": []}  # fmt: skip
     if not found:
         return out
@@ -448,6 +505,7 @@ def cue_reply_accuracy(model, tokenizer, face_vq, body_vq, pairs, truth, *, max_
             reply = generate.generate_reply(model, tokenizer, face_vq, body_vq, msgs, mask_cues=mask, **gen)
             r[f"reply_{cond}"] = reply.plain_text
             r[f"category_{cond}"] = reply_category(reply.plain_text)
+            r[f"choice_{cond}"], r[f"choice_margin_{cond}"] = reply_choice(model, tokenizer, msgs)
         rows.append({"video_id": row["video_id"], "segment_id": row["segment_id"],
                      "user_utterance_id": row["user_utterance_id"],
                      "prompt": p.get("prompt_text", row.get("user_text")), "manner": p.get("manner"),
@@ -457,6 +515,8 @@ def cue_reply_accuracy(model, tokenizer, face_vq, body_vq, pairs, truth, *, max_
     out.update({
         "cue_reply_accuracy_with_cues": float(np.mean([r["category_with_cues"] == r["truth"] for r in rows])),
         "cue_reply_accuracy_cues_masked": float(np.mean([r["category_cues_masked"] == r["truth"] for r in rows])),
+        "cue_choice_accuracy_with_cues": float(np.mean([r["choice_with_cues"] == r["truth"] for r in rows])),
+        "cue_choice_accuracy_cues_masked": float(np.mean([r["choice_cues_masked"] == r["truth"] for r in rows])),
         "cue_reply_majority": float(max(shares)),
         "n_prompts": len(rows),
         "rows": rows,
@@ -788,6 +848,8 @@ def format_lm_metrics(metrics: dict) -> str:
         ("association_recall", ["association_recall", "association_recall_data"]),
         ("cue_reply_accuracy (cues)", ["cue_reply_accuracy_with_cues", "cue_reply_chance"]),
         ("cue_reply_accuracy (masked)", ["cue_reply_accuracy_cues_masked", "cue_reply_chance"]),
+        ("cue_choice_accuracy (cues)", ["cue_choice_accuracy_with_cues", "cue_reply_chance"]),
+        ("cue_choice_accuracy (masked)", ["cue_choice_accuracy_cues_masked", "cue_reply_chance"]),
         ("cue_reply majority share", ["-", "cue_reply_majority"]),
     ])  # fmt: skip
     counts = [f"{k} {int(m[k])}" for k in ("n_face", "n_body", "n_text", "n_prompts", "n_triggers")
@@ -799,7 +861,7 @@ def format_lm_metrics(metrics: dict) -> str:
 
 __all__ = [
     "token_nll", "baseline_nll", "unigram_probs", "text_scores", "meteor", "bertscore", "MissingResource",
-    "category_words", "reply_category",
+    "category_words", "reply_category", "reply_log_probs", "reply_choice",
     "cue_reply_accuracy", "trigger_windows", "association", "nearest_neighbours", "motion_scores",
     "evaluate_lm", "merge_association", "format_lm_metrics", "SYNTHETIC_KEYS",
 ]  # fmt: skip

@@ -241,10 +241,18 @@ def test_cue_reply_accuracy(setup, monkeypatch):
         cat = right if "<FACE_" in text else ("playful" if right == "apologetic" else "apologetic")
         return SimpleNamespace(plain_text=rules.REPLY_TEMPLATES[cat][0])
 
+    def choosing(model, tok, messages):
+        """Right category with the motion tokens; without them, always 'apologetic' (cue-blind)."""
+        text = messages[-1]["content"]
+        return (category_of[parse(text).text], 5.0) if "<FACE_" in text else ("apologetic", 1.0)
+
     monkeypatch.setattr(lm_eval.generate, "generate_reply", scripted)
+    monkeypatch.setattr(lm_eval, "reply_choice", choosing)
     out = lm_eval.cue_reply_accuracy(model, tok, face_vq, body_vq, prompts + TEST, truth)
     assert out["n_prompts"] == 4 and len(out["rows"]) == 4  # the other rows are no prompts
     assert out["cue_reply_accuracy_with_cues"] == 1.0 and out["cue_reply_accuracy_cues_masked"] == 0.0
+    assert out["cue_choice_accuracy_with_cues"] == 1.0 and out["cue_choice_accuracy_cues_masked"] == 0.5
+    assert out["rows"][1]["choice_margin_with_cues"] == 5.0
     assert out["cue_reply_chance"] == 0.5 and out["cue_reply_majority"] == 0.5
     assert all(kw["do_sample"] is False for kw in calls) and len(calls) == 8
     assert out["rows"][0]["truth"] == "playful" and out["rows"][0]["category_cues_masked"] == "apologetic"
@@ -253,6 +261,44 @@ def test_cue_reply_accuracy(setup, monkeypatch):
     none = lm_eval.cue_reply_accuracy(model, tok, face_vq, body_vq, TEST, truth)
     assert none["n_prompts"] == 0 and math.isnan(none["cue_reply_accuracy_with_cues"])
     assert math.isnan(none["cue_reply_accuracy_cues_masked"]) and len(calls) == 10  # nothing generated
+    assert math.isnan(none["cue_choice_accuracy_with_cues"])
+
+
+def test_reply_log_probs_score_the_last_turn_as_text_only(setup):
+    model, tok, *_ = setup
+    vocab = motion_token_ids(tok)
+    motion = np.r_[np.arange(*vocab.face_range), np.arange(*vocab.body_range)]
+    history = TEST[0]["messages"]  # system, user, assistant: an earlier assistant turn
+    messages = history + [{"role": "user", "content": "so you read my message"}]
+    replies = ["sorry I am late", "haha yes I loved it"]
+    got = lm_eval.reply_log_probs(model, tok, messages, replies, batch_size=1)
+    model.eval()  # as reply_log_probs scores (an earlier test leaves the model in training mode)
+    for reply, value in zip(replies, got):  # by hand: softmax over the text tokens, last turn only
+        conv = messages + [{"role": "assistant", "content": reply}]
+        (ids, mask), = encode_chats(tok, [conv])
+        (prefix, _), = encode_chats(tok, [messages])
+        ids, mask = np.array(ids), np.array(mask, bool)
+        with torch.no_grad():
+            z = model(input_ids=torch.from_numpy(ids)[None]).logits[0].float()
+        z[:, torch.from_numpy(motion)] = -math.inf
+        logp = torch.log_softmax(z, -1).numpy()
+        t = np.flatnonzero(mask[1:]) + 1
+        t = t[t >= len(prefix)]  # the earlier assistant turn is context, not scored
+        assert value == pytest.approx(logp[t - 1, ids[t]].sum(), rel=1e-4)
+        raw = _hand_nll(model, tok, conv)[0][-len(t):]
+        assert value > -raw.sum()  # ruling the motion tokens out can only raise the text's probability
+
+
+def test_reply_choice_sums_the_probability_of_each_category(setup, monkeypatch):
+    model, tok, *_ = setup
+    n = {c: len(ts) for c, ts in rules.REPLY_TEMPLATES.items()}
+    # playful: one template very likely (ln p = -1), the rest unlikely; apologetic: all at ln p = -3
+    fake = np.r_[[-1.0] + [-20.0] * (n["playful"] - 1), [-3.0] * n["apologetic"]]
+    monkeypatch.setattr(lm_eval, "reply_log_probs", lambda *a, **k: fake)
+    cat, margin = lm_eval.reply_choice(model, tok, [])
+    assert cat == "playful" and margin == pytest.approx(-1.0 - (-3.0 + math.log(n["apologetic"])), abs=1e-3)
+    fake[0] = -5.0  # now the five apologetic templates together outweigh it
+    assert lm_eval.reply_choice(model, tok, [])[0] == "apologetic"
 
 
 # ---------------------------------------------------------------------------------------

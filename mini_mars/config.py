@@ -247,6 +247,22 @@ PRESETS: dict[str, Preset] = {
                        # template replies; see the README's table)
                        lm_train=LMTrainConfig(steps=600, batch_size=16, lr=2e-3, warmup=0.05, eval_every=200,
                                               max_length=512)),
+    # cpu-mini at 4 frames a code, so that nods and head shakes survive the tokenizers. One code
+    # per 8 frames samples motion at 3.125 Hz, below twice a nod's 2.5 Hz (Nyquist): at cpu-mini size
+    # no nod came back at any codebook size or head weight. At 4 frames, with the head joint weighted
+    # 3, 43 of 55 test nods and 28 of 32 shakes survive (0 of each at 8 frames); the face needs the
+    # jaw at 2 (at 5 the 4-frame codebook spent itself on speech and lost every frown). Twice the
+    # motion tokens, so the LM needs 1,500 steps: about 12 minutes on 2 cores. See the README.
+    # (pairs.SYSTEM_PROMPT still says 0.32 s: it is one token of every trained run's tokenizer,
+    # and changing its words would break the runs already trained.)
+    "cpu-gestures": Preset("cpu-gestures", *_pair(width=128, codebook_size=256, down=2, body_head_weight=3.0,
+                                                  jaw_weight=2.0),
+                           VQTrainConfig(window=64, batch_size=32, steps=400, lr=5e-4, eval_every=100),
+                           notes="cpu-mini at 4 frames per code: nods and head shakes survive; ~12 min on 2 CPU cores",
+                           lm=LMConfig(hidden_size=128, layers=4, heads=4, kv_heads=4, intermediate_size=512,
+                                       context=512, dropout=0.0, vocab_size=2000),
+                           lm_train=LMTrainConfig(steps=1500, batch_size=16, lr=2e-3, warmup=0.05, eval_every=500,
+                                                  max_length=512)),
     "gpu-small": Preset("gpu-small", *_pair(width=512, codebook_size=512),
                         VQTrainConfig(window=64, batch_size=64, steps=5000, lr=2e-4, eval_every=500),
                         notes="a Colab T4: the paper's width, fewer steps",
@@ -267,7 +283,7 @@ PRESETS: dict[str, Preset] = {
 
 
 def preset(name: str) -> Preset:
-    """The preset called ``name`` (``smoke``, ``cpu-mini``, ``gpu-small``, ``paper``)."""
+    """The preset called ``name`` (``smoke``, ``cpu-mini``, ``cpu-gestures``, ``gpu-small``, ``paper``)."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     return PRESETS[name]

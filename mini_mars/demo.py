@@ -45,9 +45,11 @@ def run_demo(preset: str = "cpu-mini", out="runs/demo", *, segments: int | None 
     ``lm_steps`` overrides the preset's language-model steps (cpu-mini: 600, which learn the
     motion codes and the cue-dependent replies; 300 learn the codes but not yet the replies);
     ``vq_steps`` the tokenizers' (cpu-mini: 400)."""
+    from venus_analysis import schema
     from venus_analysis.summary import format_summary, summarize
     from venus_analysis.synthetic import generate_venus
 
+    from .config import preset as preset_config
     from .lm_eval import format_lm_metrics
     from .pipeline import load_mars, train_mars
     say = _say(progress)
@@ -70,7 +72,8 @@ def run_demo(preset: str = "cpu-mini", out="runs/demo", *, segments: int | None 
     say(format_summary(summary))
     t = lap("summary", t)
 
-    say("\n1/3 motion tokenizers: face and body VQ-VAEs turn every 8 frames (0.32 s) into one code")
+    fpt = preset_config(preset).vq_face.frames_per_token
+    say(f"\n1/3 motion tokenizers: face and body VQ-VAEs turn every {fpt} frames ({fpt / schema.FPS:.2f} s) into one code")
     for line in train_tokenizers(preset, out / "vq", (n_seg, secs, seed), steps=vq_steps, progress=progress):
         say(line)
     t = lap("face + body tokenizers", t)

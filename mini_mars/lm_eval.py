@@ -52,13 +52,14 @@ from . import generate
 from .interleave import parse, strip_motion
 from .lm_tokenizer import encode_chats, motion_token_ids
 from .vq_metrics import diversity, frechet_distance, variance
+from .vqvae import device_of
 
 NAN = float("nan")
 MOTION_SOURCES = ("model", "data", "random", "unigram", "nearest_neighbour")
 SYNTHETIC_KEYS = (
     "association_precision", "association_recall", "association_precision_data", "association_recall_data",
     "cue_reply_accuracy_with_cues", "cue_reply_accuracy_cues_masked", "cue_reply_chance", "cue_reply_majority",
-    "cue_choice_accuracy_with_cues", "cue_choice_accuracy_cues_masked",
+    "cue_choice_accuracy_with_cues", "cue_choice_accuracy_cues_masked", "choice_too_long",
     "n_prompts", "n_triggers", "not_detectable", "too_long_for_context",
 )  # fmt: skip
 
@@ -421,12 +422,13 @@ def _masked(messages: list[dict]) -> list[dict]:
 
 
 @torch.no_grad()
-def reply_log_probs(model, tokenizer, messages: list[dict], replies: Sequence[str], *, batch_size: int = 16) -> np.ndarray:
+def reply_log_probs(model, tokenizer, messages: list[dict], replies: Sequence[str]) -> np.ndarray:
     """ln p(reply | messages) of every plain-text reply, as the model would say it without
     gestures: at each of the reply's tokens (and its end of turn), the next-token
     distribution renormalised over the text tokens (FACE and BODY ruled out, as the logits
     processor rules out what cannot come next), then summed:
-    ``sum_t [z_t(x_t) - logsumexp_{v text} z_t(v)]``. Only the last assistant turn is scored."""
+    ``sum_t [z_t(x_t) - logsumexp_{v text} z_t(v)]``. Only the last assistant turn is scored.
+    The shared prompt is read once (its key-value cache is repeated for every reply)."""
     vocab = motion_token_ids(tokenizer)
     encoded = []
     for ids, mask in encode_chats(tokenizer, [list(messages) + [{"role": "assistant", "content": r}] for r in replies]):
@@ -437,11 +439,35 @@ def reply_log_probs(model, tokenizer, messages: list[dict], replies: Sequence[st
     limit = generate.max_positions(model)
     if limit is not None and max(len(ids) for ids, _ in encoded) > limit:
         raise ValueError(f"a prompt with its reply is longer than the model's context ({limit} tokens)")
+    # the prefix every reply shares, up to (not including) the token before its first target
+    first = min(int(np.flatnonzero(m).min()) for _, m in encoded)
+    p = first - 1
+    if any(not np.array_equal(ids[:p], encoded[0][0][:p]) for ids, _ in encoded):
+        raise ValueError("the replies' conversations do not share the prompt's tokens (the chat template "
+                         "must render the messages before the reply the same way for every reply)")
+    device, was_training = device_of(model), model.training
+    model.eval()
+    try:
+        prefix = torch.from_numpy(encoded[0][0][None, :p]).to(device)
+        cache = model(input_ids=prefix, use_cache=True).past_key_values
+        cache.batch_repeat_interleave(len(encoded))
+        L = max(len(ids) for ids, _ in encoded) - p
+        x = np.zeros((len(encoded), L), np.int64)
+        attn = np.zeros((len(encoded), p + L), np.int64)
+        attn[:, :p] = 1
+        for r, (ids, _) in enumerate(encoded):
+            x[r, : len(ids) - p], attn[r, p : len(ids)] = ids[p:], 1  # right padding, masked
+        z = model(input_ids=torch.from_numpy(x).to(device), attention_mask=torch.from_numpy(attn).to(device),
+                  past_key_values=cache).logits.float()  # (n, L, V): z[r, i] predicts token p + i + 1
+    finally:
+        model.train(was_training)
+    for lo, hi in (vocab.face_range, vocab.body_range):
+        z[..., lo:hi] = -math.inf  # a plain-text reply: motion tokens are not an option
+    logp = z - torch.logsumexp(z, dim=-1, keepdim=True)
     out = np.zeros(len(encoded))
-    for i, z, tgt in _assistant_logits(model, tokenizer, encoded, batch_size):
-        for lo, hi in (vocab.face_range, vocab.body_range):
-            z[:, lo:hi] = -math.inf  # a plain-text reply: motion tokens are not an option
-        out[i] = float((z.gather(1, tgt[:, None])[:, 0] - torch.logsumexp(z, dim=-1)).sum())
+    for r, (ids, mask) in enumerate(encoded):
+        t = np.flatnonzero(mask)  # targets, all after the prefix
+        out[r] = float(logp[r, t - p - 1, torch.from_numpy(ids[t])].sum())
     return out
 
 
@@ -477,7 +503,8 @@ def cue_reply_accuracy(model, tokenizer, face_vq, body_vq, pairs, truth, *, max_
     right category from committing to one: ``cue_choice_accuracy_*`` = share of prompts
     where :func:`reply_choice` (the likelier category by the model's own probabilities of
     the templates) is the truth's, with and without the cues; a model that cannot read the
-    manner scores near 0.5 there. NaNs and ``n_prompts`` 0 when no prompt is found.
+    manner scores near 0.5 there (a prompt too long for the context with a template is scored
+    wrong and counted in ``choice_too_long``). NaNs and ``n_prompts`` 0 when no prompt is found.
     Returns the metrics and ``rows``, one dict per prompt.
     """
     from tqdm.auto import tqdm
@@ -493,19 +520,23 @@ def cue_reply_accuracy(model, tokenizer, face_vq, body_vq, pairs, truth, *, max_
             found.append((dict(row), prompts[key]))
     found = found[:max_prompts] if max_prompts is not None else found
     out = {"cue_reply_accuracy_with_cues": NAN, "cue_reply_accuracy_cues_masked": NAN, "cue_reply_chance": 0.5,
-           "cue_choice_accuracy_with_cues": NAN, "cue_choice_accuracy_cues_masked": NAN,
+           "cue_choice_accuracy_with_cues": NAN, "cue_choice_accuracy_cues_masked": NAN, "choice_too_long": 0,
            "cue_reply_majority": NAN, "n_prompts": 0, "rows": []}  # fmt: skip
     if not found:
         return out
     gen = {"do_sample": False, **gen}
-    rows = []
+    rows, too_long = [], 0
     for row, p in tqdm(found, desc="cue-dependent replies", unit="prompt", disable=not progress):
         messages, r = _prompt(row), {}
         for cond, msgs, mask in (("with_cues", messages, False), ("cues_masked", _masked(messages), True)):
             reply = generate.generate_reply(model, tokenizer, face_vq, body_vq, msgs, mask_cues=mask, **gen)
             r[f"reply_{cond}"] = reply.plain_text
             r[f"category_{cond}"] = reply_category(reply.plain_text)
-            r[f"choice_{cond}"], r[f"choice_margin_{cond}"] = reply_choice(model, tokenizer, msgs)
+            try:
+                r[f"choice_{cond}"], r[f"choice_margin_{cond}"] = reply_choice(model, tokenizer, msgs)
+            except ValueError:  # the prompt and a template do not fit in the context: counted, scored wrong
+                r[f"choice_{cond}"], r[f"choice_margin_{cond}"] = None, NAN
+                too_long += 1
         rows.append({"video_id": row["video_id"], "segment_id": row["segment_id"],
                      "user_utterance_id": row["user_utterance_id"],
                      "prompt": p.get("prompt_text", row.get("user_text")), "manner": p.get("manner"),
@@ -517,6 +548,7 @@ def cue_reply_accuracy(model, tokenizer, face_vq, body_vq, pairs, truth, *, max_
         "cue_reply_accuracy_cues_masked": float(np.mean([r["category_cues_masked"] == r["truth"] for r in rows])),
         "cue_choice_accuracy_with_cues": float(np.mean([r["choice_with_cues"] == r["truth"] for r in rows])),
         "cue_choice_accuracy_cues_masked": float(np.mean([r["choice_cues_masked"] == r["truth"] for r in rows])),
+        "choice_too_long": too_long,
         "cue_reply_majority": float(max(shares)),
         "n_prompts": len(rows),
         "rows": rows,

@@ -68,7 +68,7 @@ from .vqvae import device_of
 from .motion_data import HEAD, MotionFrames, input_options, segments_of, speaker_references, utterance_track
 
 MAX_FRAMES = schema.WINDOW_FRAMES  # 512: MARS cuts every utterance here
-WINDOW = schema.FRAMES_PER_TOKEN  # 8 frames: the nearest-window baseline's unit
+WINDOW = schema.FRAMES_PER_TOKEN  # 8 frames: the nearest-window baseline's unit (the paper's code)
 DIVERSITY_PAIRS, DIVERSITY_REPEATS = 1000, 10  # the paper's diversity protocol
 SEED = 0
 
@@ -408,7 +408,7 @@ def evaluate(model, test: MotionFrames, train: MotionFrames | None = None, *, ba
         out[f"mean_pose_{k}"] = v
     if train is not None:
         m, s = model.mean.detach().cpu().numpy(), model.std.detach().cpu().numpy()
-        for k, v in error_metrics(gt, nearest_window_baseline(gt, train, m, s), part).items():
+        for k, v in error_metrics(gt, nearest_window_baseline(gt, train, m, s, window=model.cfg.frames_per_token), part).items():
             out[f"nearest_window_{k}"] = v
     return {k: float(v) for k, v in out.items()}
 

@@ -252,7 +252,7 @@ def test_cue_reply_accuracy(setup, monkeypatch):
     assert out["n_prompts"] == 4 and len(out["rows"]) == 4  # the other rows are no prompts
     assert out["cue_reply_accuracy_with_cues"] == 1.0 and out["cue_reply_accuracy_cues_masked"] == 0.0
     assert out["cue_choice_accuracy_with_cues"] == 1.0 and out["cue_choice_accuracy_cues_masked"] == 0.5
-    assert out["rows"][1]["choice_margin_with_cues"] == 5.0
+    assert out["rows"][1]["choice_margin_with_cues"] == 5.0 and out["choice_too_long"] == 0
     assert out["cue_reply_chance"] == 0.5 and out["cue_reply_majority"] == 0.5
     assert all(kw["do_sample"] is False for kw in calls) and len(calls) == 8
     assert out["rows"][0]["truth"] == "playful" and out["rows"][0]["category_cues_masked"] == "apologetic"
@@ -263,6 +263,14 @@ def test_cue_reply_accuracy(setup, monkeypatch):
     assert math.isnan(none["cue_reply_accuracy_cues_masked"]) and len(calls) == 10  # nothing generated
     assert math.isnan(none["cue_choice_accuracy_with_cues"])
 
+    def too_long(*a):
+        raise ValueError("a prompt with its reply is longer than the model's context")
+
+    monkeypatch.setattr(lm_eval, "reply_choice", too_long)  # counted and scored wrong, not a crash
+    long = lm_eval.cue_reply_accuracy(model, tok, face_vq, body_vq, prompts, truth)
+    assert long["choice_too_long"] == 8 and long["cue_choice_accuracy_with_cues"] == 0.0
+    assert long["cue_reply_accuracy_with_cues"] == 1.0 and math.isnan(long["rows"][0]["choice_margin_cues_masked"])
+
 
 def test_reply_log_probs_score_the_last_turn_as_text_only(setup):
     model, tok, *_ = setup
@@ -271,7 +279,7 @@ def test_reply_log_probs_score_the_last_turn_as_text_only(setup):
     history = TEST[0]["messages"]  # system, user, assistant: an earlier assistant turn
     messages = history + [{"role": "user", "content": "so you read my message"}]
     replies = ["sorry I am late", "haha yes I loved it"]
-    got = lm_eval.reply_log_probs(model, tok, messages, replies, batch_size=1)
+    got = lm_eval.reply_log_probs(model, tok, messages, replies)
     model.eval()  # as reply_log_probs scores (an earlier test leaves the model in training mode)
     for reply, value in zip(replies, got):  # by hand: softmax over the text tokens, last turn only
         conv = messages + [{"role": "assistant", "content": reply}]
@@ -287,6 +295,8 @@ def test_reply_log_probs_score_the_last_turn_as_text_only(setup):
         assert value == pytest.approx(logp[t - 1, ids[t]].sum(), rel=1e-4)
         raw = _hand_nll(model, tok, conv)[0][-len(t):]
         assert value > -raw.sum()  # ruling the motion tokens out can only raise the text's probability
+    with pytest.raises(ValueError, match="longer than the model's context"):
+        lm_eval.reply_log_probs(model, tok, [{"role": "user", "content": "hello there " * 200}], ["ok"])
 
 
 def test_reply_choice_sums_the_probability_of_each_category(setup, monkeypatch):

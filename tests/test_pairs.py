@@ -220,3 +220,29 @@ def test_text_only_pairs_keep_the_words_and_drop_every_motion_token(built):
                 assert "<FACE_" not in b["content"] and "<BODY_" not in b["content"]
                 assert b["content"].split() == parse(m["content"]).words
         assert parse(row["messages"][-1]["content"]).n_pairs > 0  # the original still has its motion
+
+
+def test_four_frames_per_code_gives_a_pair_every_four_frames(small):
+    """The cpu-gestures layout (VQConfig.down = 2): the same code, twice the pairs."""
+    from dataclasses import replace
+
+    from mini_mars.generate import reply_from_text
+
+    assert preset("cpu-gestures").vq_face.frames_per_token == preset("cpu-gestures").vq_body.frames_per_token == 4
+    torch.manual_seed(0)
+    vqs = []
+    for part in ("face", "body"):
+        vq = VQVAE(replace(preset("smoke").vq(part), down=2))
+        vq.quantizer.codebook.normal_()
+        vqs.append(vq.eval())
+    pairs, stats = build_pairs(small, *vqs, progress=False)
+    utts, _ = _utterances(small)
+    for r in pairs:
+        for role in ("user", "assistant"):
+            assert r[f"n_{role}_pairs"] == -(-min(utts[_key(r, role)].n_frames, 512) // 4)
+    long = [u.n_frames for u in utts.values() if u.n_frames > 512]
+    assert stats.truncated_pairs == sum(-(-n // 4) - 128 for n in long)
+    row = next(r for r in pairs if utts[_key(r, "assistant")].n_frames < 512)  # not cut by the window
+    reply = reply_from_text(row["messages"][-1]["content"], *vqs)
+    assert len(reply.face) == len(reply.body) == 4 * row["n_assistant_pairs"]
+    assert 0 < reply.word_times.max() < len(reply.face) / 25  # the words sit on the 4-frame timeline

@@ -17,7 +17,7 @@ def _model(part="face", **kw) -> VQVAE:
 
 
 def test_presets_and_the_cpu_mini_size():
-    assert set(config.PRESETS) == {"smoke", "cpu-mini", "gpu-small", "paper"}
+    assert set(config.PRESETS) == {"smoke", "cpu-mini", "cpu-gestures", "gpu-small", "paper"}
     paper = config.preset("paper")
     assert (paper.vq_face.width, paper.vq_face.codebook_size, paper.vq_face.code_dim, paper.vq_body.code_dim) == (512, 512, 8, 16)
     assert paper.vq_train.lr == 1e-4 and paper.vq_train.weight_decay == 0.1 and paper.vq_train.milestones == (0.5, 0.75)

@@ -218,8 +218,9 @@ def _pair(**kw) -> tuple[VQConfig, VQConfig]:
     # ours: identity out of the face tokens (the paper keeps it in); the head rotation stays
     # out as in the paper (tried in: at cpu-mini it cost the jaw, smiles and frowns)
     face_ref, head = kw.pop("face_reference", "speaker"), kw.pop("head_rotation", False)
-    return (VQConfig(part="face", code_dim=face_dim, reference=face_ref, head_rotation=head, **kw),
-            VQConfig(part="body", code_dim=body_dim, **kw))
+    jaw, body_head = kw.pop("jaw_weight", 5.0), kw.pop("body_head_weight", 1.0)  # each part's own weight
+    return (VQConfig(part="face", code_dim=face_dim, reference=face_ref, head_rotation=head, jaw_weight=jaw, **kw),
+            VQConfig(part="body", code_dim=body_dim, body_head_weight=body_head, **kw))
 
 
 PRESETS: dict[str, Preset] = {

@@ -16,6 +16,20 @@ def _model(part="face", **kw) -> VQVAE:
     return VQVAE(dataclasses.replace(config.preset("smoke").vq(part), **kw))
 
 
+def test_cpu_gestures_is_cpu_mini_at_four_frames_a_code():
+    """The preset the README describes: only the time step, the head and jaw weights and the LM's steps differ."""
+    mini, gestures = config.preset("cpu-mini"), config.preset("cpu-gestures")
+    for part in ("face", "body"):
+        diff = {f.name for f in dataclasses.fields(config.VQConfig)
+                if getattr(mini.vq(part), f.name) != getattr(gestures.vq(part), f.name)}
+        assert diff == {"face": {"down", "jaw_weight"}, "body": {"down", "body_head_weight"}}[part]
+        assert gestures.vq(part).frames_per_token == 4 and mini.vq(part).frames_per_token == 8
+    assert gestures.vq_body.body_head_weight == 3.0 and gestures.vq_face.jaw_weight == 2.0
+    assert gestures.vq_train == mini.vq_train and gestures.lm == mini.lm
+    assert dataclasses.replace(gestures.lm_train, steps=600, eval_every=200) == mini.lm_train
+    assert gestures.lm_train.steps == 1500
+
+
 def test_presets_and_the_cpu_mini_size():
     assert set(config.PRESETS) == {"smoke", "cpu-mini", "cpu-gestures", "gpu-small", "paper"}
     paper = config.preset("paper")

@@ -43,6 +43,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from transformers import DynamicCache
 
 from venus_analysis import cues as cue_lib
 from venus_analysis import schema
@@ -449,7 +450,8 @@ def reply_log_probs(model, tokenizer, messages: list[dict], replies: Sequence[st
     model.eval()
     try:
         prefix = torch.from_numpy(encoded[0][0][None, :p]).to(device)
-        cache = model(input_ids=prefix, use_cache=True).past_key_values
+        cache = DynamicCache()  # filled in place (older transformers return a tuple unless given one)
+        model(input_ids=prefix, past_key_values=cache, use_cache=True)
         cache.batch_repeat_interleave(len(encoded))
         L = max(len(ids) for ids, _ in encoded) - p
         x = np.zeros((len(encoded), L), np.int64)

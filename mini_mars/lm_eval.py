@@ -125,36 +125,6 @@ def _check_vq(tokenizer, face_vq, body_vq) -> tuple[int, int]:
     return kf, kb
 
 
-def _assistant_logits(model, tokenizer, encoded: list[tuple[np.ndarray, np.ndarray]], batch_size: int):
-    """Teacher forcing in right-padded batches of similar lengths: yields ``(i, z, targets)``
-    per ``encoded[i] = (ids, assistant mask)``, with ``z`` (n_targets, V) the float logits
-    that predict its assistant tokens ``targets`` (t >= 1 with the mask set, from position
-    t - 1). Only the rows scored are kept, never (B, L, V) in fp32. Eval mode inside."""
-    device = next(model.parameters()).device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    was_training = model.training
-    model.eval()
-    try:
-        order = np.argsort([-len(ids) for ids, _ in encoded], kind="stable")  # similar lengths: little padding
-        for s in range(0, len(order), batch_size):
-            chunk = order[s : s + batch_size]
-            L = max(len(encoded[i][0]) for i in chunk)
-            x = np.full((len(chunk), L), pad, np.int64)
-            attn = np.zeros((len(chunk), L), np.int64)
-            for r, i in enumerate(chunk):
-                ids = encoded[i][0]
-                x[r, : len(ids)], attn[r, : len(ids)] = ids, 1
-            x, attn = torch.from_numpy(x).to(device), torch.from_numpy(attn).to(device)
-            logits = model(input_ids=x, attention_mask=attn).logits  # right padding, masked
-            for r, i in enumerate(chunk):
-                ids, mask = encoded[i]
-                t = np.flatnonzero(mask[1:]) + 1  # targets t >= 1, predicted from position t - 1
-                prev = torch.from_numpy(t - 1).to(logits.device)
-                yield int(i), logits[r, prev].float(), torch.from_numpy(ids[t]).to(logits.device)
-    finally:
-        model.train(was_training)
-
-
 # ---------------------------------------------------------------------------------------
 # 1. Token NLL (teacher forcing)
 # ---------------------------------------------------------------------------------------
@@ -186,14 +156,35 @@ def token_nll(model, tokenizer, conversations, *, batch_size: int = 16) -> dict:
     if not any(m[1:].any() for _, m in encoded):
         raise ValueError("no assistant tokens to score: every conversation needs an assistant message")
 
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    was_training = model.training
+    model.eval()
     nll, target, paired = [], [], []  # per target token: -ln p, its id, -ln p within the BODY block
-    for _, z, tgt in _assistant_logits(model, tokenizer, encoded, batch_size):
-        logp = z.gather(1, tgt[:, None])[:, 0] - torch.logsumexp(z, dim=-1)  # ln p(x_t | x_<t)
-        nll.append(-logp.cpu().numpy())
-        # under the pairing rule a BODY is chosen among BODY tokens only: renormalise over the block
-        block = torch.logsumexp(z[:, b0:b1], dim=-1) - torch.logsumexp(z, dim=-1)
-        paired.append((block - logp).cpu().numpy())
-        target.append(tgt.cpu().numpy())
+    try:
+        order = np.argsort([-len(ids) for ids, _ in encoded], kind="stable")  # similar lengths: little padding
+        for s in range(0, len(order), batch_size):
+            batch = [encoded[i] for i in order[s : s + batch_size]]
+            L = max(len(ids) for ids, _ in batch)
+            x = np.full((len(batch), L), pad, np.int64)
+            attn = np.zeros((len(batch), L), np.int64)
+            for r, (ids, _) in enumerate(batch):
+                x[r, : len(ids)], attn[r, : len(ids)] = ids, 1
+            x, attn = torch.from_numpy(x).to(device), torch.from_numpy(attn).to(device)
+            logits = model(input_ids=x, attention_mask=attn).logits  # right padding, masked
+            for r, (ids, mask) in enumerate(batch):
+                t = np.flatnonzero(mask[1:]) + 1  # targets t >= 1, predicted from position t - 1
+                prev = torch.from_numpy(t - 1).to(logits.device)
+                tgt = torch.from_numpy(ids[t]).to(logits.device)
+                z = logits[r, prev].float()  # (n_targets, V): only the rows scored, never (B, L, V) in fp32
+                logp = z.gather(1, tgt[:, None])[:, 0] - torch.logsumexp(z, dim=-1)  # ln p(x_t | x_<t)
+                nll.append(-logp.cpu().numpy())
+                # under the pairing rule a BODY is chosen among BODY tokens only: renormalise over the block
+                block = torch.logsumexp(z[:, b0:b1], dim=-1) - torch.logsumexp(z, dim=-1)
+                paired.append((block - logp).cpu().numpy())
+                target.append(ids[t])
+    finally:
+        model.train(was_training)
     nll, target, paired = np.concatenate(nll), np.concatenate(target), np.concatenate(paired)
     part = vocab.part(target)
     face, body, text = part == "face", part == "body", part == ""

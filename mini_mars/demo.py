@@ -29,6 +29,11 @@ from .checkpoint import write_json
 # Data per preset: the smoke demo must finish in under a minute, cpu-mini in a few.
 DATA_SIZE = {"smoke": (24, 60.0)}  # (segments, seconds per segment); others: the generator's default
 DEFAULT_DATA = (150, 120.0)
+# Generator options per preset. cpu-gestures, the model that can nod, also hears backchannels
+# ("Yes, exactly.", said slowly, with the nod its words trigger): without them no training
+# reply is shorter than 4 words, and two typed words are text the model has never seen end a turn.
+DATA_OPTIONS = {"cpu-gestures": {"backchannel_rate": 0.12}}
+DATA_FILE = "data.json"  # the run's generate_venus arguments, to rebuild its data (notebook 08)
 # Replies generated for the evaluation (association; motion scores use at most half).
 EVAL_REPLIES = {"smoke": 12}  # others: 100
 REPLIES_SHOWN = 3
@@ -63,10 +68,12 @@ def run_demo(preset: str = "cpu-mini", out="runs/demo", *, segments: int | None 
         say(f"[{now - t0:6.1f} s] {name}: {now - since:.1f} s")
         return now
 
-    n_seg, secs = DATA_SIZE.get(preset, DEFAULT_DATA)
-    n_seg, secs = segments or n_seg, seconds or secs
-    say(f"venus-mars demo, preset {preset}: synthetic VENUS ({n_seg} segments x {secs:g} s, seed {seed})")
-    data, truth = generate_venus(n_seg, secs, seed, progress=progress, return_truth=True)
+    data_kw = demo_data(preset, segments, seconds, seed)
+    options = "".join(f", {k} {v}" for k, v in DATA_OPTIONS.get(preset, {}).items())
+    say(f"venus-mars demo, preset {preset}: synthetic VENUS ({data_kw['n_segments']} segments x "
+        f"{data_kw['seconds']:g} s, seed {seed}{options})")  # fmt: skip
+    data, truth = generate_venus(**data_kw, progress=progress, return_truth=True)
+    write_json(out / DATA_FILE, data_kw)
     t = lap("data", t0)
     summary = summarize(data)
     say(format_summary(summary))
@@ -74,7 +81,7 @@ def run_demo(preset: str = "cpu-mini", out="runs/demo", *, segments: int | None 
 
     fpt = preset_config(preset).vq_face.frames_per_token
     say(f"\n1/3 motion tokenizers: face and body VQ-VAEs turn every {fpt} frames ({fpt / schema.FPS:.2f} s) into one code")
-    for line in train_tokenizers(preset, out / "vq", (n_seg, secs, seed), steps=vq_steps, progress=progress):
+    for line in train_tokenizers(preset, out / "vq", data_kw, steps=vq_steps, progress=progress):
         say(line)
     t = lap("face + body tokenizers", t)
 
@@ -99,10 +106,29 @@ def run_demo(preset: str = "cpu-mini", out="runs/demo", *, segments: int | None 
     return metrics
 
 
-def train_tokenizers(preset: str, out, data_args: tuple, *, steps: int | None = None, parallel: bool | None = None,
+def demo_data(preset: str, segments: int | None = None, seconds: float | None = None, seed: int = 0) -> dict:
+    """The ``generate_venus`` keyword arguments of the demo's data for ``preset``
+    (``DATA_SIZE``, ``DATA_OPTIONS``); ``segments`` and ``seconds`` override the size."""
+    n_seg, secs = DATA_SIZE.get(preset, DEFAULT_DATA)
+    return {"n_segments": segments or n_seg, "seconds": seconds or secs, "seed": seed, **DATA_OPTIONS.get(preset, {})}
+
+
+def run_data(run_dir) -> dict:
+    """The ``generate_venus`` keyword arguments a demo run's data was made with: its
+    ``data.json``, in ``run_dir`` or its parent (the demo's ``out`` holds it, ``out/mars`` the
+    model); ``{}``, the generator's defaults, for a run without one."""
+    from .checkpoint import read_json
+
+    for folder in (Path(run_dir), Path(run_dir).parent):
+        if (folder / DATA_FILE).is_file():
+            return read_json(folder / DATA_FILE)
+    return {}
+
+
+def train_tokenizers(preset: str, out, data_args: tuple | dict, *, steps: int | None = None, parallel: bool | None = None,
                      progress: bool = True) -> list[str]:  # fmt: skip
     """Train the face and body tokenizers of ``preset`` on ``generate_venus(*data_args)``
-    into ``out/face`` and ``out/body``; returns one summary line per part. ``parallel``: side
+    (a tuple: segments, seconds, seed) or ``generate_venus(**data_args)`` (a dict) into ``out/face`` and ``out/body``; returns one summary line per part. ``parallel``: side
     by side in two processes of one thread each (both cores busy, no contention between
     torch threads); by default when there are two or more cores and the preset is not
     ``smoke``, whose tokenizers train in less time than two fresh interpreters take to start.
@@ -169,7 +195,7 @@ def _association_part(run_dir: str, test_rows: list[dict], n_replies: int, seed:
                        seed=seed)  # fmt: skip
 
 
-def _train_part(part: str, preset: str, out: str, data_args: tuple, steps: int | None = None,
+def _train_part(part: str, preset: str, out: str, data_args: tuple | dict, steps: int | None = None,
                 one_thread: bool = True) -> str:  # fmt: skip
     """One tokenizer, e.g. in a worker process (the cached synthetic data is memory-mapped,
     not copied); returns its summary line."""
@@ -181,9 +207,9 @@ def _train_part(part: str, preset: str, out: str, data_args: tuple, steps: int |
 
     if one_thread:
         torch.set_num_threads(1)
-    n_seg, secs, seed = data_args
-    result = train_tokenizer(generate_venus(n_seg, secs, seed, progress=False), part, preset, out, steps=steps,
-                             progress=False, seed=seed)  # fmt: skip
+    kw = dict(data_args) if isinstance(data_args, dict) else dict(zip(("n_segments", "seconds", "seed"), data_args))
+    result = train_tokenizer(generate_venus(**kw, progress=False), part, preset, out, steps=steps, progress=False,
+                             seed=kw.get("seed", 0))  # fmt: skip
     m = result.metrics
     return f"  {part}: test L1 {m['l1']:.4f} (mean pose {m.get('mean_pose_l1', float('nan')):.4f}), codebook use {m['codebook_usage']:.0%}"
 

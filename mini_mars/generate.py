@@ -133,6 +133,19 @@ def decode_codes(face_vq, body_vq, face_codes, body_codes, face_reference=None) 
     return face, body
 
 
+def as_transcript(words: str) -> str:
+    """Typed words in the form the model learnt its text in, WhisperX's: the first letter a
+    capital and a final full stop when no punctuation ends them ("yes, exactly" ->
+    "Yes, exactly."). The byte-level tokenizer, trained on transcripts, splits "yes," and
+    "Yes," into different tokens, so lower-case, unpunctuated typing is text the model
+    has barely seen."""
+    words = " ".join(words.split())
+    if not words:
+        return words
+    words = words[0].upper() + words[1:]
+    return words if words[-1] in ".!?" else words + "."
+
+
 def messages_for(prompt: str, *, mask_cues: bool = False, system_prompt: str = SYSTEM_PROMPT,
                  history: list[dict] | None = None) -> list[dict]:
     """The chat messages for a user turn: system prompt, optional earlier turns, the prompt.

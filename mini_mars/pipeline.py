@@ -101,10 +101,13 @@ class Mars:
 
         return generate_reply(self.model, self.tokenizer, self.face_vq, self.body_vq, prompt, **kw)
 
-    def say(self, words: str, prompt="", **kw):
-        """``words`` said with the gestures MARS chooses (``generate.gesture_for``)."""
-        from .generate import gesture_for
+    def say(self, words: str, prompt="", *, transcript: bool = True, **kw):
+        """``words`` said with the gestures MARS chooses (``generate.gesture_for``).
+        ``transcript``: first put typed words in the transcripts' form
+        (``generate.as_transcript``: "yes, exactly" -> "Yes, exactly.")."""
+        from .generate import as_transcript, gesture_for
 
+        words = as_transcript(words) if transcript else words
         return gesture_for(self.model, self.tokenizer, self.face_vq, self.body_vq, words, prompt, **kw)
 
 

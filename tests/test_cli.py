@@ -32,6 +32,19 @@ def test_demo_runs_everything_end_to_end(capsys, tmp_path):
     for part in ("face", "body"):  # --vq-steps and --lm-steps reach the training loops
         assert json.loads((out / "vq" / part / "log.json").read_text())[-1]["step"] == 12
     assert json.loads((out / "mars" / "train_log.json").read_text())[-1]["step"] == 20
+    from mini_mars.demo import run_data
+
+    # the data's arguments travel with the run, so a notebook can rebuild that very data
+    assert run_data(out / "mars") == {"n_segments": 8, "seconds": 40.0, "seed": 0} == run_data(out)
+    assert run_data(tmp_path / "elsewhere") == {}  # a run from before data.json: the generator's defaults
+
+
+def test_each_preset_has_its_demo_data():
+    from mini_mars.demo import DEFAULT_DATA, demo_data
+
+    assert demo_data("cpu-mini") == {"n_segments": DEFAULT_DATA[0], "seconds": DEFAULT_DATA[1], "seed": 0}
+    assert demo_data("cpu-gestures", seed=2)["backchannel_rate"] > 0  # the model that nods hears backchannels
+    assert demo_data("smoke", segments=3, seconds=30.0) == {"n_segments": 3, "seconds": 30.0, "seed": 0}
 
 
 def test_synth_then_validate_and_info(tmp_path, capsys):

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from mini_mars.config import preset
-from mini_mars.generate import MotionPairsProcessor, decode_codes, generate_reply, gesture_for, messages_for
+from mini_mars.generate import (MotionPairsProcessor, as_transcript, decode_codes, generate_reply, gesture_for,
+                                messages_for)
 from mini_mars.interleave import render
 from mini_mars.lm import build_model
 from mini_mars.lm_tokenizer import motion_token_ids, train_text_tokenizer
@@ -65,6 +66,18 @@ def test_gesture_for_says_the_given_words_in_order(setup):
         assert reply.parsed.n_bad == 0 and np.all(np.diff(reply.word_times) >= 0)
     capped = gesture_for(model, tok, face_vq, body_vq, "yes", temperature=1.0, max_pairs=2)
     assert capped.parsed.n_pairs <= 2
+
+
+def test_typed_words_take_the_transcripts_form(setup):
+    assert as_transcript("yes, exactly") == "Yes, exactly."
+    assert as_transcript("  no   way!") == "No way!"  # its own final punctuation is kept
+    assert as_transcript("Do you know what time it is?") == "Do you know what time it is?"
+    assert as_transcript("") == ""
+    from mini_mars.pipeline import Mars
+
+    mars = Mars(*setup)
+    assert mars.say("yes, exactly", temperature=1.0, max_pairs=4).words == ["Yes,", "exactly."]
+    assert mars.say("yes, exactly", transcript=False, temperature=1.0, max_pairs=4).words == ["yes,", "exactly"]
 
 
 def test_reply_as_utterance_feeds_the_cue_detectors(setup):

@@ -39,7 +39,7 @@ def test_generate_replies_and_gestures_given_words(mars_run, capsys, tmp_path):
     html = tmp_path / "reply.html"
     code = main(["generate", "--run", run, "--say", "yes, exactly", "--temperature", "1.5", "--html", str(html)])
     out = capsys.readouterr().out
-    assert "words: yes, exactly" in out
+    assert "words: Yes, exactly." in out  # typed words in the transcripts' form (as_transcript)
     if "\n0 gesture pairs" in out:  # an untrained model may choose no gesture at all
         assert code == EXIT_PROBLEMS and not html.exists()
     else:

@@ -165,6 +165,37 @@ def test_bad_config_is_refused_clearly():
         SyntheticConfig(n_segments=0)
     with pytest.raises(ValueError, match="seconds"):
         SyntheticConfig(seconds=1)
+    with pytest.raises(ValueError, match="backchannel_rate is a probability"):
+        SyntheticConfig(backchannel_rate=1.5)
+
+
+def test_backchannels_are_short_slow_listener_turns(synth):
+    from venus_analysis.synthetic_text import BACKCHANNELS
+
+    said = {text for text, _, _ in BACKCHANNELS}
+    # Off by default: the default data is that of earlier versions, without them.
+    assert not any(" ".join(w["word"]) in said for row in synth["train"] for w in row["conversation"]["words"])
+    data, truth = generate(SyntheticConfig(n_segments=24, seconds=90.0, seed=3, backchannel_rate=0.12), progress=False)
+    short, long_rates, short_rates, yes = [], [], [], []
+    for row in data["train"]:
+        conv = row["conversation"]
+        for uid, words in zip(conv["utterance_id"], conv["words"]):
+            text, dur = " ".join(words["word"]), words["end_time"][-1] - words["start_time"][0]
+            if text in said:
+                short.append(text)
+                short_rates.append(len(words["word"]) / (dur + 0.02))
+                if text == "Yes, exactly.":
+                    yes.append((row["video_id"], row["segment_id"], uid))
+            elif dur > 3:
+                long_rates.append(len(words["word"]) / dur)
+    n_utt = sum(len(r["conversation"]["utterance_id"]) for r in data["train"])
+    assert 0.04 < len(short) / n_utt < 0.25, (len(short), n_utt)
+    assert len(yes) >= 3
+    # Drawn out: slower than the speakers' running speech, so that a 0.9 s nod fits in them.
+    assert np.median(short_rates) < 0.8 * np.median(long_rates), (np.median(short_rates), np.median(long_rates))
+    # Their affirmations nod like any other: the truth holds nod events in "Yes, exactly." turns.
+    nods = {(e["video_id"], e["segment_id"], e["utterance_id"]) for e in truth.events if e["rule"] == "affirmation_nod"}
+    assert sum(k in nods for k in yes) >= 0.5 * len(yes)
 
 
 # ---------------------------------------------------------------------------------------

@@ -12,7 +12,10 @@ worth studying, because the truth is known (``SyntheticTruth``):
 - motion made through the package's own skeleton (``synthetic_motion``) with the cue-word
   rules of ``synthetic_rules`` planted in it, per-speaker style, and per-channel
   differences (one animated channel, one reserved channel, one with a shaky estimator);
-- ambiguous prompts whose manner (warm or cold) decides the category of the reply.
+- ambiguous prompts whose manner (warm or cold) decides the category of the reply;
+- optionally (``backchannel_rate``), backchannels: the listener's short turns ("Yes,
+  exactly.", "No, never.", "Mm-hm."), said slowly enough to hold the nod or head shake
+  their words trigger.
 
 The generator's rules are described for people in ``data_cards/synthetic_venus.md``.
 """
@@ -56,12 +59,18 @@ class SyntheticConfig:
     harmful_rate: float = 0.004  # chance an utterance is flagged harmful and removed
     overlap_rate: float = 0.08  # chance a turn starts before the previous one ends
     monologue_rate: float = 0.04  # chance of a long turn (> 20 s, cut by the 512-frame window)
+    # chance a turn is a listener's short reply ("Yes, exactly."); 0 keeps the data of earlier
+    # versions (and every figure measured on it); ``venus-mars demo --preset cpu-gestures`` uses 0.12
+    backchannel_rate: float = 0.0
 
     def __post_init__(self):
         if self.n_segments < 1:
             raise ValueError(f"n_segments must be at least 1; got {self.n_segments}")
         if self.seconds < 10:
             raise ValueError(f"seconds must be at least 10 (one segment holds a few turns); got {self.seconds}")
+        for name in ("prompt_rate", "harmful_rate", "overlap_rate", "monologue_rate", "backchannel_rate"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} is a probability, in [0, 1]; got {getattr(self, name)}")
         if not 0 <= self.test_fraction < 1:
             raise ValueError(f"test_fraction must be in [0, 1); got {self.test_fraction}")
 
@@ -184,6 +193,12 @@ class _Turn:
     prompt_manner: str | None = None
     reply_to: int | None = None  # utterance id this turn answers (cue-dependent reply)
     reply_category: str | None = None
+    backchannel: bool = False  # a listener's short reply, said slower (BACKCHANNEL_PACE)
+
+
+# Backchannels are drawn out ("yes... exactly"): spoken at this share of the speaker's rate,
+# so that "Yes, exactly." lasts about 1.2 s and holds the 0.9 s nod its words trigger.
+BACKCHANNEL_PACE = 0.6
 
 
 def _plan_turns(rng: np.random.Generator, cfg: SyntheticConfig, topic: str, host_bias: float):
@@ -203,6 +218,8 @@ def _plan_turns(rng: np.random.Generator, cfg: SyntheticConfig, topic: str, host
             prompt = rules.AMBIGUOUS_PROMPTS[rng.integers(len(rules.AMBIGUOUS_PROMPTS))]
             yield _Turn(speaker, text.sentences_from_text(prompt), prompt_manner=manner)
             pending_reply = (rules.REPLY_CATEGORY_FOR_MANNER[manner], manner)
+        elif cfg.backchannel_rate > 0 and rng.random() < cfg.backchannel_rate:  # 0: no draw, the v5 stream
+            yield _Turn(speaker, [text.make_backchannel(rng)], backchannel=True)
         else:
             if rng.random() < cfg.monologue_rate:
                 n = int(rng.integers(8, 13))
@@ -227,7 +244,8 @@ def _segment(rng, cfg, video, seg_index, styles, channel, split, truth):
             start = max(prev_start + 0.5, t - rng.uniform(0.1, 0.5))  # starts over the other
         else:
             start = t + rng.uniform(0.15, 0.9)
-        words, w_start, w_end, sent_of = text.time_words(rng, turn.sentences, start, style.words_per_second)
+        pace = style.words_per_second * (BACKCHANNEL_PACE if turn.backchannel else 1.0)
+        words, w_start, w_end, sent_of = text.time_words(rng, turn.sentences, start, pace)
         end = round(float(w_end[-1]) + 0.05, 3)
         if end > cfg.seconds:
             break

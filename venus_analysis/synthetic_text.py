@@ -101,6 +101,16 @@ _OPENERS = {
     "negative": [("No,", 0.12), ("Well,", 0.08), ("I think", 0.06), ("Whatever,", 0.06)],
 }  # fmt: skip
 _EMPHASIS = ["really", "very", "totally", "incredibly"]
+# Backchannels: the listener's short turns ("Yes, exactly."), with a sentiment and a weight.
+# Most carry an affirmation (a nod), a few a negation (a head shake and a frown), laughter
+# or "I think"; "Mm-hm." carries no trigger at all.
+BACKCHANNELS: tuple[tuple[str, str, float], ...] = (
+    ("Yes, exactly.", "neutral", 0.22), ("Yeah, exactly.", "neutral", 0.10), ("Yeah.", "neutral", 0.10),
+    ("Right, right.", "neutral", 0.08), ("Exactly.", "neutral", 0.08), ("Sure, sure.", "neutral", 0.05),
+    ("Absolutely.", "positive", 0.05), ("Haha, yeah.", "positive", 0.07), ("Mm-hm.", "neutral", 0.07),
+    ("No, never.", "negative", 0.08), ("Nope, not really.", "negative", 0.05),
+    ("Hmm, I think so.", "neutral", 0.05),
+)  # fmt: skip
 
 
 @dataclass
@@ -140,6 +150,13 @@ def make_sentence(rng: np.random.Generator, topic: str) -> Sentence:
         if words[i].lower() == "a" and words[i + 1][0].lower() in "aeiou":
             words[i] += "n"
     return Sentence(words=words, sentiment=str(sentiment))
+
+
+def make_backchannel(rng: np.random.Generator) -> Sentence:
+    """Draw one backchannel (``BACKCHANNELS``, by weight): a one-sentence listener turn."""
+    weights = np.array([w for _, _, w in BACKCHANNELS])
+    said, sentiment, _ = BACKCHANNELS[rng.choice(len(BACKCHANNELS), p=weights / weights.sum())]
+    return Sentence(words=said.split(), sentiment=sentiment)
 
 
 def sentences_from_text(text: str, sentiment: str = "neutral") -> list[Sentence]:

@@ -72,9 +72,14 @@ class MotionFrames:
         return track if self.offsets is None else track + self.offsets[i]
 
     def normalization(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per-column mean and standard deviation over all frames (float64 sums)."""
-        f = self.frames.astype(np.float64)
-        return f.mean(axis=0), f.std(axis=0)
+        """Per-column mean and standard deviation over all frames (float64 sums); computed
+        once (a couple of seconds on the demo's 337k body frames) and kept: the frames of a
+        MotionFrames are not changed in place."""
+        if getattr(self, "_normalization", None) is None:
+            f = self.frames.astype(np.float64)
+            self._normalization = (f.mean(axis=0), f.std(axis=0))
+        mean, std = self._normalization
+        return mean.copy(), std.copy()
 
     def random_windows(self, rng: np.random.Generator, batch: int, window: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(x (batch, window, D), mask (batch, window)) of random windows.

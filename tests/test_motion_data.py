@@ -29,6 +29,16 @@ def test_windows_and_padding(body):
     assert ms[1].sum() == n and np.allclose(xs[1, :n].numpy(), body.utterance(1)[:n])
 
 
+def test_normalization_is_over_all_frames_and_kept(body):
+    mean, std = body.normalization()
+    f = body.frames.astype(np.float64)
+    assert np.allclose(mean, f.mean(0)) and np.allclose(std, f.std(0))
+    mean[:] = 99.0  # the caller's copy: the kept statistics do not change
+    assert np.allclose(body.normalization()[0], f.mean(0))
+    part = body.select([0, 1])  # a selection has its own statistics
+    assert np.allclose(part.normalization()[0], part.frames.astype(np.float64).mean(0))
+
+
 def test_select_copies_utterances(body):
     part = body.select([2, 0])
     assert len(part) == 2 and part.keys == [body.keys[2], body.keys[0]]

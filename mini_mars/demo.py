@@ -128,10 +128,12 @@ def run_data(run_dir) -> dict:
 def train_tokenizers(preset: str, out, data_args: tuple | dict, *, steps: int | None = None, parallel: bool | None = None,
                      progress: bool = True) -> list[str]:  # fmt: skip
     """Train the face and body tokenizers of ``preset`` on ``generate_venus(*data_args)``
-    (a tuple: segments, seconds, seed) or ``generate_venus(**data_args)`` (a dict) into ``out/face`` and ``out/body``; returns one summary line per part. ``parallel``: side
-    by side in two processes of one thread each (both cores busy, no contention between
-    torch threads); by default when there are two or more cores and the preset is not
-    ``smoke``, whose tokenizers train in less time than two fresh interpreters take to start.
+    (a tuple: segments, seconds, seed) or ``generate_venus(**data_args)`` (a dict, as from
+    :func:`demo_data`) into ``out/face`` and ``out/body``; returns one summary line per
+    part. ``parallel``: side by side in two processes of one thread each (both cores busy,
+    no contention between torch threads); by default when there are two or more cores and
+    the preset is not ``smoke``, whose tokenizers train in less time than two fresh
+    interpreters take to start.
     ``steps`` overrides the preset's training steps."""
     say = _say(progress)
     out = Path(out)

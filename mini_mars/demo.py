@@ -134,7 +134,8 @@ def train_tokenizers(preset: str, out, data_args: tuple | dict, *, steps: int | 
     no contention between torch threads); by default when there are two or more cores and
     the preset is not ``smoke``, whose tokenizers train in less time than two fresh
     interpreters take to start.
-    ``steps`` overrides the preset's training steps."""
+    ``steps`` overrides the preset's training steps. Each part is evaluated on the test split
+    once, at the end (``venus-mars train-vq`` logs the curve)."""
     say = _say(progress)
     out = Path(out)
     if parallel is None:
@@ -205,13 +206,18 @@ def _train_part(part: str, preset: str, out: str, data_args: tuple | dict, steps
 
     from venus_analysis.synthetic import generate_venus
 
+    from .config import preset as preset_config
     from .train_vq import train_tokenizer
 
     if one_thread:
         torch.set_num_threads(1)
     kw = dict(data_args) if isinstance(data_args, dict) else dict(zip(("n_segments", "seconds", "seed"), data_args))
+    # one test-split evaluation, at the end (so the last model is the one kept): the learning
+    # curve is train-vq's to show, and the evaluations in between cost the body tokenizer, the
+    # longer part, 9 s of its 104 (cpu-mini); in the demo runs measured the last was the best
+    n_steps = steps or preset_config(preset).vq_train.steps
     result = train_tokenizer(generate_venus(**kw, progress=False), part, preset, out, steps=steps, progress=False,
-                             seed=kw.get("seed", 0))  # fmt: skip
+                             seed=kw.get("seed", 0), eval_every=n_steps)  # fmt: skip
     m = result.metrics
     return f"  {part}: test L1 {m['l1']:.4f} (mean pose {m.get('mean_pose_l1', float('nan')):.4f}), codebook use {m['codebook_usage']:.0%}"
 

@@ -281,16 +281,14 @@ def gesture_for(model, tokenizer, face_vq, body_vq, words: str, prompt: str | li
 
     face_ids = torch.arange(f0, f1, device=device)
     body_ids = torch.arange(b0, b1, device=device)
-    out, queue, w, pairs = [], [], 0, 0  # emitted ids; pieces of the current word still to write
+    out, w, pairs = [], 0, 0  # emitted ids; words written; gesture pairs
     past, step_ids = None, ids
     while True:
         res = model(input_ids=step_ids, past_key_values=past, use_cache=True)
         past, logits = res.past_key_values, res.logits[0, -1]
         if out and f0 <= out[-1] < f1:
-            nxt = pick(logits, body_ids)  # rule 1: the FACE's BODY
+            new = [pick(logits, body_ids)]  # rule 1: the FACE's BODY
             pairs += 1
-        elif queue:
-            nxt = queue.pop(0)  # inside a word: its next piece
         else:  # a word boundary: first *whether* a gesture comes here, then *which* one
             word = pieces[w][1 if out else 0] if w < len(pieces) else [end_id]
             # P(gesture) = the model's total probability of any FACE token; everything else
@@ -298,12 +296,13 @@ def gesture_for(model, tokenizer, face_vq, body_vq, words: str, prompt: str | li
             p_face = float(torch.softmax(logits.float(), dim=-1)[f0:f1].sum())
             gesture = pairs < max_pairs and (p_face > 0.5 if temperature <= 0 else
                                               float(torch.rand(1, generator=gen)) < p_face)
-            nxt = pick(logits, face_ids) if gesture else word[0]
-            if not gesture:
-                queue, w = list(word[1:]), w + 1
-        if nxt == end_id:
+            if gesture:
+                new = [pick(logits, face_ids)]
+            else:  # all the word's pieces in one forward pass: nothing is chosen inside a word
+                new, w = list(word), w + 1
+        if new[0] == end_id:
             break
-        out.append(nxt)
-        step_ids = torch.tensor([[nxt]], device=device)
+        out += new
+        step_ids = torch.tensor([new], device=device)
     return _reply(tokenizer, out, face_vq, body_vq, face_reference)
 

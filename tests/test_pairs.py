@@ -105,6 +105,14 @@ def test_pairs_do_not_depend_on_row_order(small, built, models, seed):
     assert as_set(shuffled) == as_set(built[0])
 
 
+def test_rows_encoded_together_or_one_at_a_time_give_the_same_pairs(small, built, models):
+    alone, stats = build_pairs(small, *models, progress=False, segments_per_batch=1)
+    assert alone.to_list() == built[0].to_list() and stats.to_dict() == built[1].to_dict()
+    assert len(small) > 1 and len(alone) > 0
+    with pytest.raises(ValueError, match="segments_per_batch must be at least 1; got 0"):
+        build_pairs(small, *models, progress=False, segments_per_batch=0)
+
+
 def test_codes_do_not_depend_on_batching(small, models):
     seg = extraction.segment_utterances(small.with_format("arrow")[0:1])
     utts = [u for u in seg if u.n_frames]

@@ -28,12 +28,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList
+from transformers import DynamicCache, LogitsProcessor, LogitsProcessorList
 
 from venus_analysis import schema
 from venus_analysis.extraction import UtteranceArrays
 
 from .interleave import Parsed, parse, strip_motion, timeline
+from .lm import cache_kwargs
 from .lm_tokenizer import MotionVocab, motion_token_ids
 from .motion_data import HEAD
 from .vqvae import device_of
@@ -282,10 +283,9 @@ def gesture_for(model, tokenizer, face_vq, body_vq, words: str, prompt: str | li
     face_ids = torch.arange(f0, f1, device=device)
     body_ids = torch.arange(b0, b1, device=device)
     out, w, pairs = [], 0, 0  # emitted ids; words written; gesture pairs
-    past, step_ids = None, ids
+    cache, step_ids = DynamicCache(), ids  # the keys and values so far, filled in place
     while True:
-        res = model(input_ids=step_ids, past_key_values=past, use_cache=True)
-        past, logits = res.past_key_values, res.logits[0, -1]
+        logits = model(input_ids=step_ids, use_cache=True, **cache_kwargs(cache)).logits[0, -1]
         if out and f0 <= out[-1] < f1:
             new = [pick(logits, body_ids)]  # rule 1: the FACE's BODY
             pairs += 1

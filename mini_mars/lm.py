@@ -22,6 +22,8 @@ loads the same way however it was trained.
 from __future__ import annotations
 
 import contextlib
+import functools
+import re
 import warnings
 from pathlib import Path
 
@@ -52,6 +54,22 @@ def quiet_transformers(quiet: bool = True):
     finally:
         if quiet and not was_disabled:
             hf_logging.enable_progress_bar()
+
+
+def cache_kwargs(cache) -> dict:
+    """The forward pass's keyword argument for a KV cache (a ``transformers.DynamicCache``,
+    filled in place): ``cache`` from transformers 5.24 on, which warns at the old
+    ``past_key_values`` and drops it in 5.40; ``past_key_values`` before. Decided by the
+    installed version, not by the model's signature, which a wrapper (peft, a test's) hides."""
+    return {_cache_argument(): cache}
+
+
+@functools.cache
+def _cache_argument() -> str:
+    import transformers
+
+    major_minor = tuple(int(x) for x in re.findall(r"\d+", transformers.__version__)[:2])  # "5.24.0.dev0" -> (5, 24)
+    return "cache" if major_minor >= (5, 24) else "past_key_values"
 
 
 def scratch_config(cfg: LMConfig, tokenizer):

@@ -51,6 +51,7 @@ from venus_analysis import synthetic_rules as rules
 
 from . import generate
 from .interleave import parse, strip_motion
+from .lm import cache_kwargs
 from .lm_tokenizer import encode_chats, motion_token_ids
 from .vq_metrics import diversity, frechet_distance, variance
 from .vqvae import device_of
@@ -442,7 +443,7 @@ def reply_log_probs(model, tokenizer, messages: list[dict], replies: Sequence[st
     try:
         prefix = torch.from_numpy(encoded[0][0][None, :p]).to(device)
         cache = DynamicCache()  # filled in place (older transformers return a tuple unless given one)
-        model(input_ids=prefix, past_key_values=cache, use_cache=True)
+        model(input_ids=prefix, use_cache=True, **cache_kwargs(cache))
         cache.batch_repeat_interleave(len(encoded))
         L = max(len(ids) for ids, _ in encoded) - p
         x = np.zeros((len(encoded), L), np.int64)
@@ -451,7 +452,7 @@ def reply_log_probs(model, tokenizer, messages: list[dict], replies: Sequence[st
         for r, (ids, _) in enumerate(encoded):
             x[r, : len(ids) - p], attn[r, p : len(ids)] = ids[p:], 1  # right padding, masked
         z = model(input_ids=torch.from_numpy(x).to(device), attention_mask=torch.from_numpy(attn).to(device),
-                  past_key_values=cache).logits.float()  # (n, L, V): z[r, i] predicts token p + i + 1
+                  **cache_kwargs(cache)).logits.float()  # (n, L, V): z[r, i] predicts token p + i + 1
     finally:
         model.train(was_training)
     for lo, hi in (vocab.face_range, vocab.body_range):
@@ -602,7 +603,7 @@ def _data_reply(row: dict, face_vq, body_vq) -> generate.Reply:
 
 
 def association(model, tokenizer, face_vq, body_vq, pairs, *, max_replies: int = 100, seed: int = 0,
-                tolerance_s: float = 0.3, progress: bool = False) -> dict:  # fmt: skip
+                tolerance_s: float = 0.3, temperature: float = 0.8, progress: bool = False) -> dict:  # fmt: skip
     """Recovery of the planted cue-word associations (synthetic data).
 
     For each test pair (a random ``max_replies`` of them), the model gestures the real
@@ -616,6 +617,7 @@ def association(model, tokenizer, face_vq, body_vq, pairs, *, max_replies: int =
     - ``association_precision`` = events (of the detected cues some scored rule produces)
       overlapping a window of a trigger of their cue / such events.
 
+    ``temperature`` is ``gesture_for``'s (0: the likeliest gesture at every step).
     Nods and head shakes come from the body tokens' head joint. Rules without a detector
     (the shrug) are counted in ``not_detectable``; pairs whose prompt and reply words do not
     fit in the model's context, in ``too_long_for_context`` (not scored). The same
@@ -639,7 +641,8 @@ def association(model, tokenizer, face_vq, body_vq, pairs, *, max_replies: int =
             if _rule_status(rule) != "tokenized":
                 skipped[_rule_status(rule)] += 1
         try:
-            reply = generate.gesture_for(model, tokenizer, face_vq, body_vq, words, _prompt(row), seed=seed + j)
+            reply = generate.gesture_for(model, tokenizer, face_vq, body_vq, words, _prompt(row), seed=seed + j,
+                                         temperature=temperature)  # fmt: skip
         except ValueError:  # prompt + words longer than the model's context: counted, not scored
             skipped["too_long_for_context"] += 1
             continue

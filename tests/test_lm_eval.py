@@ -171,16 +171,27 @@ def assoc(setup, monkeypatch):
     """association() on one pair whose generated and real motion are built by hand."""
     tok = setup[1]
 
-    def run(smiles, data_smiles=(), nods=()):
-        monkeypatch.setattr(lm_eval.generate, "gesture_for", lambda *a, **k: built_reply(smiles, nods=nods))
+    def run(smiles, data_smiles=(), nods=(), **kw):
+        def gesture_for(*a, **k):
+            run.gesture_kw = k
+            return built_reply(smiles, nods=nods)
+
+        monkeypatch.setattr(lm_eval.generate, "gesture_for", gesture_for)
         real = built_reply(data_smiles)
         monkeypatch.setattr(lm_eval.generate, "decode_codes", lambda *a, **k: (real.face, real.body))
         # the real reply: "so haha" before pair 3 (timeline: 3 x 8 / 25 = 0.96 s), 15 pairs in all
         reply = "<FACE_0><BODY_0>" * 3 + " so haha" + "<FACE_0><BODY_0>" * 12 + " yes no"
         rows = [pair_row(0, "tell me", reply)]
-        return lm_eval.association(None, tok, fake_vq("face"), fake_vq("body"), rows)
+        return lm_eval.association(None, tok, fake_vq("face"), fake_vq("body"), rows, **kw)
 
     return run
+
+
+def test_association_samples_gestures_at_its_temperature(assoc):
+    assoc([(25, 50)])
+    assert assoc.gesture_kw["temperature"] == 0.8  # the default: as a reply is sampled
+    assoc([(25, 50)], temperature=0.0)
+    assert assoc.gesture_kw["temperature"] == 0.0
 
 
 def test_association_window_logic(assoc):

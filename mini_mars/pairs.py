@@ -320,8 +320,8 @@ def _segment_turns(seg: _Segment, codes: list[tuple[np.ndarray, np.ndarray]], fp
 def _encode_segments(segs: list[_Segment], face_vq, body_vq, batch_size: int, pad_multiple: int) -> list[list]:
     """The codes of several segments' kept utterances, encoded together: batches of equal
     padded length across segments are fuller than one segment's (the same codes: they do
-    not depend on the batching; 337k frames of the demo's training split took 4.9 s per
-    tokenizer one segment at a time, 2.8 s together)."""
+    not depend on the batching). The 337k frames of the demo's training split took the
+    body tokenizer 4.9 s one segment at a time, 2.8 s together."""
     face = _encode_part(face_vq, [t for s in segs for t in s.face], pad_multiple, schema.WINDOW_FRAMES, batch_size)
     body = _encode_part(body_vq, [t for s in segs for t in s.body], pad_multiple, schema.WINDOW_FRAMES, batch_size)
     out, i = [], 0
@@ -392,7 +392,8 @@ def build_pairs(data, face_vq, body_vq, *, context_turns: int = 0, progress: boo
     ``stats.rows_skipped`` and keeps its message in ``stats.errors`` (the first 20).
 
     The utterances of ``segments_per_batch`` rows are encoded together (fuller batches;
-    the codes are the same as one row at a time, see :func:`_encode_segments`).
+    the codes are the same as one row at a time, see :func:`_encode_segments`); their
+    tracks are held in memory meanwhile, so lower it for very long segments.
     """
     from tqdm.auto import tqdm
 

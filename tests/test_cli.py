@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pyarrow.parquet as pq
 import pytest
@@ -27,6 +28,9 @@ def test_demo_runs_everything_end_to_end(capsys, tmp_path):
                 "cue_reply_accuracy_with_cues", "cue_reply_accuracy_cues_masked"):  # the keys
         assert isinstance(metrics[key], float), key
     assert metrics["nll_face_uniform"] == pytest.approx(math.log(32))  # smoke: K = 32
+    laps = dict((name, float(at)) for at, name in re.findall(r"\[\s*([\d.]+) s\] ([^:]+):", printed))
+    assert list(laps)[0].startswith("imports") and list(laps)[-1] == "report"
+    assert metrics["elapsed_seconds"] >= laps["report"] - 0.05  # the whole call (laps print 0.1 s): the report counted
     html = (out / "report.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and "Plotly" in html and "NLL of face tokens" in html
     for part in ("face", "body"):  # --vq-steps and --lm-steps reach the training loops

@@ -14,6 +14,7 @@ Every step says what it does and how long it took. The run folder::
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import multiprocessing
@@ -163,41 +164,64 @@ def evaluate_run(mars, run_dir, pairs, truth, n_replies: int, *, parallel: bool 
     with ``n_replies`` generated replies (half of them for the motion scores).
 
     ``parallel``: the association (the longest part: the model gestures ``n_replies`` real
-    replies token by token, which one thread does as fast as two) runs in a second process
-    that loads the run from ``run_dir``, while this one does the rest on one thread. The
-    numbers are those of the serial evaluation."""
+    replies token by token, which one thread does as fast as two) starts in a second process
+    that loads the run from ``run_dir``, while this one does the rest on one thread and then
+    joins in: the two take the association's replies from one shared counter
+    (``lm_eval.association_counts``). The numbers are those of the serial evaluation."""
     import torch
 
-    from .lm_eval import _rows, evaluate_lm, merge_association
+    from .lm_eval import _rows, association_counts, association_summary, evaluate_lm, merge_association
 
     args = (mars.model, mars.tokenizer, mars.face_vq, mars.body_vq, pairs["train"], pairs["test"], truth)
     kw = dict(progress=progress, max_replies=n_replies, max_motion_replies=max(1, n_replies // 2), seed=seed)
     if not parallel or truth is None:
         return evaluate_lm(*args, **kw)
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: safe with torch and tokenizers threads
+    counter = ctx.Value("i", 0)  # the next reply of the association to do, shared by both processes
     threads = torch.get_num_threads()
-    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-        job = pool.submit(_association_part, str(run_dir), _rows(pairs["test"]), n_replies, seed)
+    test_rows = _rows(pairs["test"])
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_share_counter, initargs=(counter,)) as pool:
+        job = pool.submit(_association_part, str(run_dir), test_rows, n_replies, seed)
         torch.set_num_threads(1)  # the other core is the association's
         try:
             metrics, tables = evaluate_lm(*args, **kw, with_association=False)
+            mine = association_counts(*args[:4], test_rows, max_replies=n_replies, seed=seed,
+                                      next_reply=functools.partial(_take, counter))  # fmt: skip
         finally:
             torch.set_num_threads(threads)
-        merge_association(metrics, tables, job.result())
+        merge_association(metrics, tables, association_summary(job.result(), mine))
     return metrics, tables
 
 
+_COUNTER = None  # evaluate_run's shared counter, in its worker process
+
+
+def _share_counter(counter) -> None:
+    """Worker start-up: keep the shared counter of association replies."""
+    global _COUNTER
+    _COUNTER = counter
+
+
+def _take(counter) -> int:
+    """The next association reply number from a shared counter (and count it as taken)."""
+    with counter.get_lock():
+        j = counter.value
+        counter.value += 1
+    return j
+
+
 def _association_part(run_dir: str, test_rows: list[dict], n_replies: int, seed: int) -> dict:
-    """``lm_eval.association`` of the run in ``run_dir``, in a worker process of one thread."""
+    """``lm_eval.association_counts`` of the run in ``run_dir``, in a worker process of one
+    thread, for the replies it takes from the shared counter."""
     import torch
 
-    from .lm_eval import association
+    from .lm_eval import association_counts
     from .pipeline import load_mars
 
     torch.set_num_threads(1)
     mars = load_mars(run_dir)
-    return association(mars.model, mars.tokenizer, mars.face_vq, mars.body_vq, test_rows, max_replies=n_replies,
-                       seed=seed)  # fmt: skip
+    return association_counts(mars.model, mars.tokenizer, mars.face_vq, mars.body_vq, test_rows, max_replies=n_replies,
+                              seed=seed, next_reply=functools.partial(_take, _COUNTER))  # fmt: skip
 
 
 def _train_part(part: str, preset: str, out: str, data_args: tuple | dict, steps: int | None = None,

@@ -11,7 +11,8 @@ Only the ``K`` codes the tokenizers know exist in the vocabulary, so any code th
 picks decodes. Two ways to reply:
 
 - :func:`generate_reply`: the model chooses words and gestures (``model.generate`` with
-  the processor above and the usual sampling controls);
+  the processor above and the usual sampling controls); :func:`generate_replies` answers
+  many prompts in batches, each reply with its own seed;
 - :func:`gesture_for`: the words are given (e.g. "yes, exactly") and the model only
   chooses where to put which gesture pairs between them, by sampling among
   "next word" and the face tokens at every word boundary.
@@ -28,7 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from transformers import DynamicCache, LogitsProcessor, LogitsProcessorList
+from transformers import (DynamicCache, LogitsProcessor, LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper,
+                          TopPLogitsWarper)
 
 from venus_analysis import schema
 from venus_analysis.extraction import UtteranceArrays
@@ -194,46 +196,132 @@ def max_positions(model) -> int | None:
     return getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
 
 
+class SeededSampler(LogitsProcessor):
+    """Sampling as the last logits processor, every row of a batch with its own random stream.
+
+    ``transformers`` samples a whole batch from torch's global generator, so a reply would
+    depend on the other prompts in its batch. Here row r draws from a ``torch.Generator``
+    seeded ``seeds[r]``: the usual warpers first (temperature, top-k, top-p, in the order
+    ``transformers`` applies them), then one token drawn from the softmax; only that
+    token's score stays finite, so greedy search (``do_sample=False``) takes it. A reply is
+    then the same whether it is generated alone or in any batch."""
+
+    def __init__(self, seeds, temperature: float, top_k: int | None, top_p: float | None):
+        self.generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        warpers = [TemperatureLogitsWarper(temperature)] if temperature != 1.0 else []
+        if top_k:  # None or 0: no top-k
+            warpers.append(TopKLogitsWarper(top_k))
+        if top_p is not None and top_p < 1.0:
+            warpers.append(TopPLogitsWarper(top_p))
+        self.warpers = LogitsProcessorList(warpers)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        """``scores`` (batch, vocab) -> 0 at each row's drawn token, -inf elsewhere."""
+        p = torch.softmax(self.warpers(input_ids, scores).float(), dim=-1).cpu()
+        drawn = torch.cat([torch.multinomial(p[r], 1, generator=g) for r, g in enumerate(self.generators)])
+        out = torch.full_like(scores, float("-inf"))
+        out[torch.arange(len(out)), drawn.to(out.device)] = 0.0
+        return out
+
+
+def _messages(prompt: str | list[dict], mask_cues: bool) -> list[dict]:
+    """Chat messages for a prompt (plain or interleaved text, or ready messages, copied);
+    ``mask_cues`` strips the motion tokens of the last user turn."""
+    if not isinstance(prompt, list):
+        return messages_for(prompt, mask_cues=mask_cues)
+    messages = [dict(m) for m in prompt]
+    if mask_cues:
+        last = max(i for i, m in enumerate(messages) if m["role"] == "user")
+        messages[last]["content"] = strip_motion(messages[last]["content"])
+    return messages
+
+
 @torch.no_grad()
+def generate_replies(model, tokenizer, face_vq, body_vq, prompts, *, mask_cues: bool = False,
+                     max_new_tokens: int = 160, do_sample: bool = True, temperature: float = 0.8,
+                     top_k: int | None = 50, top_p: float | None = 0.95, repetition_penalty: float = 1.0,
+                     seed: int | None = 0, min_new_tokens: int = 0, face_reference=None, batch_size: int = 32,
+                     progress: bool = False) -> list[Reply]:  # fmt: skip
+    """MARS's replies to several prompts, generated ``batch_size`` at a time; the options
+    are :func:`generate_reply`'s, and reply i is sampled with seed ``seed + i``.
+
+    Every row of a batch draws from its own generator (:class:`SeededSampler`), so reply i
+    is the one ``generate_reply(prompts[i], seed=seed + i)`` gives, in any batch (up to the
+    rounding of a padded batch's arithmetic, which can rarely tip a draw). Prompts are
+    left-padded (each ends where its reply starts; the attention mask hides the padding)
+    and batched by length, so that little is padded. One forward pass serves a whole batch
+    at each step: the cpu-mini model's 50 sampled evaluation replies take 3.7 s in batches of
+    32 instead of 11.6 s one by one (64: 6.2 s, as the growing key-value cache is copied at
+    every step)."""
+    from tqdm.auto import tqdm
+
+    device = device_of(model)
+    ids = [_prompt_ids(tokenizer, _messages(p, mask_cues), device)[0].tolist() for p in prompts]
+    context = max_positions(model)
+    limits = []  # the most new tokens each prompt leaves room for
+    for i, x in enumerate(ids):
+        if context is not None and len(x) >= context:
+            which = "the prompt" if len(ids) == 1 else f"prompt {i}"
+            raise ValueError(f"{which} is {len(x)} tokens, and the model reads at most {context}: "
+                             f"shorten it (or drop earlier turns)")  # fmt: skip
+        limits.append(max_new_tokens if context is None else min(max_new_tokens, context - len(x)))
+    sample = do_sample and temperature > 0  # temperature 0: the greedy reply, as in gesture_for
+    base = seed if seed is not None else int(torch.randint(0, 2**31 - 1, ()))  # unseeded: torch's global RNG
+    ends = _end_ids(tokenizer)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else ends[0]
+    # batches of prompts with the same room to reply (nearly always max_new_tokens), by length
+    order = sorted(range(len(ids)), key=lambda i: (-limits[i], len(ids[i])))
+    batches = []
+    for i in order:
+        if batches and limits[batches[-1][0]] == limits[i] and len(batches[-1]) < batch_size:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    replies = [None] * len(ids)
+    bar = tqdm(total=len(ids), desc="generating replies", unit="reply", disable=not progress)
+    for batch in batches:
+        n = max(len(ids[i]) for i in batch)
+        x = torch.full((len(batch), n), pad, dtype=torch.long)
+        attention = torch.zeros_like(x)
+        for r, i in enumerate(batch):  # left padding: every prompt ends at column n
+            x[r, n - len(ids[i]) :], attention[r, n - len(ids[i]) :] = torch.tensor(ids[i]), 1
+        processors = [MotionPairsProcessor(motion_token_ids(tokenizer))]
+        if sample:
+            processors.append(SeededSampler([base + i for i in batch], temperature, top_k, top_p))
+        limit = limits[batch[0]]
+        out = model.generate(x.to(device), attention_mask=attention.to(device), max_new_tokens=limit,
+                             min_new_tokens=min(min_new_tokens, limit), repetition_penalty=repetition_penalty,
+                             logits_processor=LogitsProcessorList(processors), do_sample=False, temperature=None,
+                             top_k=None, top_p=None, eos_token_id=ends, pad_token_id=pad)  # fmt: skip
+        for r, i in enumerate(batch):
+            new = out[r, n:].tolist()
+            cut = next((k + 1 for k, t in enumerate(new) if t in ends), len(new))  # after its end: padding
+            replies[i] = _reply(tokenizer, new[:cut], face_vq, body_vq, face_reference)
+        bar.update(len(batch))
+    bar.close()
+    return replies
+
+
 def generate_reply(model, tokenizer, face_vq, body_vq, prompt: str | list[dict], *, mask_cues: bool = False,
                    max_new_tokens: int = 160, do_sample: bool = True, temperature: float = 0.8,
                    top_k: int | None = 50, top_p: float | None = 0.95, repetition_penalty: float = 1.0,
                    seed: int | None = 0, min_new_tokens: int = 0, face_reference=None) -> Reply:
     """MARS's reply to ``prompt`` (plain or interleaved text, or ready chat messages).
 
-    Sampling: ``temperature``, ``top_k``, ``top_p`` (``do_sample=False``: greedy);
-    ``repetition_penalty`` > 1 makes tokens already in the text less likely (CTRL's rule,
-    as ``transformers`` applies it: a small, undertrained model's greedy replies otherwise
-    tend to loop). ``seed`` makes a sampled reply repeatable (it seeds torch's global
-    generator, as ``transformers`` sampling draws from it). The logits processor guarantees
-    paired motion tokens. ``mask_cues`` strips the motion tokens of the (last) user turn;
-    ``min_new_tokens`` forbids ending earlier (benchmarks use it for a fixed length).
-    ``max_new_tokens`` is cut to what the model's context leaves after the prompt.
+    Sampling: ``temperature``, ``top_k``, ``top_p`` (``do_sample=False`` or temperature 0:
+    greedy); ``repetition_penalty`` > 1 makes tokens already in the text less likely
+    (CTRL's rule, as ``transformers`` applies it: a small, undertrained model's greedy
+    replies otherwise tend to loop). ``seed`` makes a sampled reply repeatable (it seeds the
+    reply's own generator; None: drawn from torch's global one). The logits processor
+    guarantees paired motion tokens. ``mask_cues`` strips the motion tokens of the (last)
+    user turn; ``min_new_tokens`` forbids ending earlier (benchmarks use it for a fixed
+    length). ``max_new_tokens`` is cut to what the model's context leaves after the prompt.
+    Many prompts at once: :func:`generate_replies`.
     """
-    if isinstance(prompt, list):  # ready messages: mask the last user turn's cues if asked
-        messages = [dict(m) for m in prompt]
-        if mask_cues:
-            last = max(i for i, m in enumerate(messages) if m["role"] == "user")
-            messages[last]["content"] = strip_motion(messages[last]["content"])
-    else:
-        messages = messages_for(prompt, mask_cues=mask_cues)
-    device = device_of(model)
-    ids = _prompt_ids(tokenizer, messages, device)
-    context = max_positions(model)
-    if context is not None:  # the prompt and the reply must fit in the context together
-        if ids.shape[1] >= context:
-            raise ValueError(f"the prompt is {ids.shape[1]} tokens, and the model reads at most {context}: "
-                             f"shorten it (or drop earlier turns)")  # fmt: skip
-        max_new_tokens = min(max_new_tokens, context - ids.shape[1])
-        min_new_tokens = min(min_new_tokens, max_new_tokens)
-    if seed is not None:
-        torch.manual_seed(seed)
-    sampling = dict(do_sample=True, temperature=temperature, top_k=top_k, top_p=top_p) if do_sample else dict(do_sample=False)
-    out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-                         min_new_tokens=min_new_tokens, repetition_penalty=repetition_penalty,
-                         logits_processor=LogitsProcessorList([MotionPairsProcessor(motion_token_ids(tokenizer))]),
-                         eos_token_id=_end_ids(tokenizer), pad_token_id=tokenizer.pad_token_id, **sampling)  # fmt: skip
-    return _reply(tokenizer, out[0, ids.shape[1] :].tolist(), face_vq, body_vq, face_reference)
+    return generate_replies(model, tokenizer, face_vq, body_vq, [prompt], mask_cues=mask_cues,
+                            max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature, top_k=top_k,
+                            top_p=top_p, repetition_penalty=repetition_penalty, seed=seed,
+                            min_new_tokens=min_new_tokens, face_reference=face_reference)[0]  # fmt: skip
 
 
 def _word_pieces(tokenizer, words: list[str]) -> list[tuple[list[int], list[int]]]:

@@ -486,9 +486,9 @@ def cue_reply_accuracy(model, tokenizer, face_vq, body_vq, pairs, truth, *, max_
     The ambiguous prompts of ``pairs`` (rows whose (video_id, segment_id,
     user_utterance_id) is a ``prompt_utterance_id`` of ``truth.prompts``) say the same words
     warmly or coldly; only the motion tokens tell which, and the truth's reply category
-    follows the manner. A greedy reply (``generate_reply``, ``do_sample=False`` unless
-    ``gen`` says otherwise) is generated with the cues and with the prompt's motion tokens
-    stripped; accuracy = share of prompts with ``reply_category(reply) == truth category``
+    follows the manner. A greedy reply (``generate_replies``, all prompts batched,
+    ``do_sample=False`` unless ``gen`` says otherwise) is generated with the cues and with
+    the prompt's motion tokens stripped; accuracy = share of prompts with ``reply_category(reply) == truth category``
     (None counts as wrong). Chance is 0.5 (``cue_reply_majority``: the majority category's
     share, what a cue-blind model that always picks it gets).
 
@@ -519,11 +519,14 @@ def cue_reply_accuracy(model, tokenizer, face_vq, body_vq, pairs, truth, *, max_
     if not found:
         return out
     gen = {"do_sample": False, **gen}
-    rows, too_long = [], 0
-    for row, p in tqdm(found, desc="cue-dependent replies", unit="prompt", disable=not progress):
-        messages, r = _prompt(row), {}
-        for cond, msgs, mask in (("with_cues", messages, False), ("cues_masked", _masked(messages), True)):
-            reply = generate.generate_reply(model, tokenizer, face_vq, body_vq, msgs, mask_cues=mask, **gen)
+    conditions = (("with_cues", _prompt), ("cues_masked", lambda row: _masked(_prompt(row))))
+    asked = [msgs(row) for row, _ in found for _, msgs in conditions]  # prompt by prompt: with, without
+    replies = iter(generate.generate_replies(model, tokenizer, face_vq, body_vq, asked, progress=progress, **gen))
+    rows, too_long, asked = [], 0, iter(asked)
+    for row, p in tqdm(found, desc="cue-dependent replies: forced choice", unit="prompt", disable=not progress):
+        r = {}
+        for cond, _ in conditions:
+            msgs, reply = next(asked), next(replies)
             r[f"reply_{cond}"] = reply.plain_text
             r[f"category_{cond}"] = reply_category(reply.plain_text)
             try:
@@ -625,42 +628,79 @@ def association(model, tokenizer, face_vq, body_vq, pairs, *, max_replies: int =
     and tokenizers allow: the generator also plants background cues with no trigger
     (``synthetic_rules.BACKGROUND_CUES``), sentiment faces and detector misses, so precision
     stays below 1 even there. ``cues``: one row per planted cue.
+
+    The same as :func:`association_summary` of :func:`association_counts`, which can share
+    the replies out among processes.
     """
+    return association_summary(association_counts(model, tokenizer, face_vq, body_vq, pairs, max_replies=max_replies,
+                                                  seed=seed, tolerance_s=tolerance_s, temperature=temperature,
+                                                  progress=progress))  # fmt: skip
+
+
+def association_counts(model, tokenizer, face_vq, body_vq, pairs, *, max_replies: int = 100, seed: int = 0,
+                       tolerance_s: float = 0.3, temperature: float = 0.8, next_reply=None,
+                       progress: bool = False) -> dict:  # fmt: skip
+    """The counts behind :func:`association` (same arguments), as plain JSON-able numbers:
+    ``{"model": {cue: [triggers, hits, events, matched events]}, "data": {...},
+    "not_detectable": n, "too_long_for_context": n, "n_replies": n}``.
+
+    ``next_reply``: a callable handing out reply numbers j = 0, 1, ... (one past the last:
+    stop), shared by processes that split the replies among them; each reply depends on j
+    alone (the j-th picked pair, seed ``seed + j``), so the summed counts are the same
+    however they are split. Default: every reply, here, in order."""
     from tqdm.auto import tqdm
 
     rows = _rows(pairs)
     _check_vq(tokenizer, face_vq, body_vq)
-    empty = {r.cue: np.zeros(4, np.int64) for r in rules.CUE_RULES if _rule_status(r) == "tokenized"}
-    model_c, data_c = dict(empty), dict(empty)
-    skipped = {"not_detectable": 0, "too_long_for_context": 0}
+    cues = [r.cue for r in rules.CUE_RULES if _rule_status(r) == "tokenized"]
+    counts = {"model": {c: np.zeros(4, np.int64) for c in cues}, "data": {c: np.zeros(4, np.int64) for c in cues},
+              "not_detectable": 0, "too_long_for_context": 0}  # fmt: skip
     idx = _pick(len(rows), max_replies, seed)
-    for j, i in enumerate(tqdm(idx, desc="gesturing real replies", unit="reply", disable=not progress)):
-        row = rows[i]
+    order = iter(range(len(idx))) if next_reply is None else iter(next_reply, None)
+    bar = tqdm(total=len(idx), desc="gesturing real replies", unit="reply", disable=not progress)
+    for j in order:
+        if j >= len(idx):
+            break
+        row = rows[idx[j]]
+        bar.update(1)
         words = row.get("assistant_text") or strip_motion(row["messages"][-1]["content"])
-        for _, rule in rules.trigger_positions(words.split()):
-            if _rule_status(rule) != "tokenized":
-                skipped[_rule_status(rule)] += 1
+        counts["not_detectable"] += sum(_rule_status(r) == "not_detectable" for _, r in rules.trigger_positions(words.split()))
         try:
             reply = generate.gesture_for(model, tokenizer, face_vq, body_vq, words, _prompt(row), seed=seed + j,
                                          temperature=temperature)  # fmt: skip
         except ValueError:  # prompt + words longer than the model's context: counted, not scored
-            skipped["too_long_for_context"] += 1
+            counts["too_long_for_context"] += 1
             continue
-        for cue, c in _association_counts(reply, tolerance_s).items():
-            model_c[cue] = model_c[cue] + c
-        for cue, c in _association_counts(_data_reply(row, face_vq, body_vq), tolerance_s).items():
-            data_c[cue] = data_c[cue] + c
+        for source, r in (("model", reply), ("data", _data_reply(row, face_vq, body_vq))):
+            for cue, c in _association_counts(r, tolerance_s).items():
+                counts[source][cue] += c
+    bar.close()
+    for source in ("model", "data"):
+        counts[source] = {c: v.tolist() for c, v in counts[source].items()}
+    return {**counts, "n_replies": len(idx)}
+
+
+def association_summary(*parts: dict) -> dict:
+    """:func:`association`'s result from the :func:`association_counts` of one or more
+    processes (their counts are summed)."""
 
     def ratio(a, b):
         return float(a / b) if b else NAN
 
-    mt, dt = sum(model_c.values()), sum(data_c.values())
+    model_c, data_c, skipped = {}, {}, {"not_detectable": 0, "too_long_for_context": 0}
+    for part in parts:
+        for total, source in ((model_c, "model"), (data_c, "data")):
+            for cue, c in part[source].items():
+                total[cue] = total.get(cue, np.zeros(4, np.int64)) + np.asarray(c, np.int64)
+        for k in skipped:
+            skipped[k] += int(part[k])
+    zero = np.zeros(4, np.int64)
+    mt, dt = sum(model_c.values(), zero), sum(data_c.values(), zero)
     table = []
     for rule in rules.CUE_RULES:
-        status = _rule_status(rule)
-        m, d = model_c.get(rule.cue, np.zeros(4, np.int64)), data_c.get(rule.cue, np.zeros(4, np.int64))
+        m, d = model_c.get(rule.cue, zero), data_c.get(rule.cue, zero)
         table.append({"cue": rule.cue, "rule": rule.name, "detected_as": rules.DETECTED_AS.get(rule.cue),
-                      "status": status,
+                      "status": _rule_status(rule),
                       "triggers": int(m[0]), "hits": int(m[1]), "recall": ratio(m[1], m[0]),
                       "events": int(m[2]), "matched_events": int(m[3]), "precision": ratio(m[3], m[2]),
                       "hits_data": int(d[1]), "recall_data": ratio(d[1], d[0]),
@@ -671,7 +711,7 @@ def association(model, tokenizer, face_vq, body_vq, pairs, *, max_replies: int =
         "association_recall_data": ratio(dt[1], dt[0]),
         "association_precision_data": ratio(dt[3], dt[2]),
         "n_triggers": int(mt[0]),
-        "n_replies": len(idx),
+        "n_replies": max((int(p["n_replies"]) for p in parts), default=0),
         **skipped,
         "cues": table,
     }
@@ -711,11 +751,8 @@ def _spread(prefix: str, gt: list[np.ndarray], tracks: list[np.ndarray], fd: boo
 
 def _generated(model, tokenizer, face_vq, body_vq, rows, idx, seed, progress, **gen) -> list[generate.Reply]:
     """Sampled replies to the prompts of ``rows[idx]``, the j-th with seed ``seed + j``."""
-    from tqdm.auto import tqdm
-
-    bar = tqdm(idx, desc="generating replies", unit="reply", disable=not progress)
-    return [generate.generate_reply(model, tokenizer, face_vq, body_vq, _prompt(rows[i]), seed=seed + j, **gen)
-            for j, i in enumerate(bar)]  # fmt: skip
+    return generate.generate_replies(model, tokenizer, face_vq, body_vq, [_prompt(rows[i]) for i in idx], seed=seed,
+                                     progress=progress, **gen)  # fmt: skip
 
 
 def _motion_from_replies(face_vq, body_vq, ks, rows, idx, replies, train_rows, seed) -> dict:
@@ -760,7 +797,7 @@ def motion_scores(model, tokenizer, face_vq, body_vq, pairs, train_pairs, *, max
                   progress: bool = False, **gen) -> dict:  # fmt: skip
     """Decoded motion of generated replies against the real replies' own decoded codes.
 
-    Replies (``generate_reply``, sampled, seed ``seed + j`` for the j-th) to a random
+    Replies (``generate_replies``, sampled, seed ``seed + j`` for the j-th) to a random
     ``max_replies`` of ``pairs``. Per source s and part p (face, body): ``fd_p_s`` =
     Fréchet distance between Gaussians of the pooled frames of s and of the real replies;
     ``diversity_p_s`` / ``variance_p_s`` as in ``vq_metrics`` (the real ones:

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from mini_mars.config import preset
-from mini_mars.generate import (MotionPairsProcessor, as_transcript, decode_codes, generate_reply, gesture_for,
-                                messages_for)
+from mini_mars.generate import (MotionPairsProcessor, as_transcript, decode_codes, generate_replies, generate_reply,
+                                gesture_for, messages_for)
 from mini_mars.interleave import render
 from mini_mars.lm import build_model
 from mini_mars.lm_tokenizer import motion_token_ids, train_text_tokenizer
@@ -55,6 +55,26 @@ def test_sampled_replies_are_always_decodable(setup):
         assert reply.parsed.n_unpaired_face == 0 and reply.parsed.n_unpaired_body == 0
         assert reply.face.shape == (8 * reply.parsed.n_pairs, 53) and reply.body.shape == (8 * reply.parsed.n_pairs, 117)
         assert len(reply.word_times) == len(reply.words)
+
+
+def test_batched_replies_are_the_ones_generated_alone(setup):
+    model, tok, face_vq, body_vq = setup
+    prompts = ["Do you know what time it is?", "<FACE_1><BODY_2> Sorry, I know I am late.", "yes",
+               messages_for("Right?")]  # different lengths: left padding
+    kw = dict(max_new_tokens=24, temperature=1.5, top_k=None, top_p=0.9)
+    alone = [generate_reply(model, tok, face_vq, body_vq, p, seed=7 + i, **kw) for i, p in enumerate(prompts)]
+    for batch_size in (1, 3, 32):  # reply i draws from its own generator (seed 7 + i), whatever shares its batch
+        batched = generate_replies(model, tok, face_vq, body_vq, prompts, seed=7, batch_size=batch_size, **kw)
+        assert [r.text for r in batched] == [r.text for r in alone]
+        assert [r.n_tokens for r in batched] == [r.n_tokens for r in alone]
+    assert len({r.text for r in alone}) > 1  # not one reply for all: the prompts and seeds count
+    greedy = generate_replies(model, tok, face_vq, body_vq, prompts, do_sample=False, max_new_tokens=24)
+    assert [r.text for r in greedy] == [generate_reply(model, tok, face_vq, body_vq, p, do_sample=False,
+                                                       max_new_tokens=24).text for p in prompts]  # fmt: skip
+    cold = generate_replies(model, tok, face_vq, body_vq, prompts, temperature=0, max_new_tokens=24)
+    assert [r.text for r in cold] == [r.text for r in greedy]  # temperature 0 is the greedy reply
+    with pytest.raises(ValueError, match=r"prompt 1 is \d+ tokens"):
+        generate_replies(model, tok, face_vq, body_vq, ["hi", "Sorry, I know I am late. " * 120])
 
 
 def test_gesture_for_says_the_given_words_in_order(setup):

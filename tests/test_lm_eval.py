@@ -244,20 +244,23 @@ def test_cue_reply_accuracy(setup, monkeypatch):
     category_of = {r["user_text"]: c for r, c in zip(prompts, cats)}
     calls = []
 
-    def scripted(model, tok, face_vq, body_vq, messages, **kw):
+    def scripted(model, tok, face_vq, body_vq, prompts, **kw):
         """Right category when the prompt still has its motion tokens, the other one without."""
-        calls.append(kw)
-        text = messages[-1]["content"]
-        right = category_of[parse(text).text]
-        cat = right if "<FACE_" in text else ("playful" if right == "apologetic" else "apologetic")
-        return SimpleNamespace(plain_text=rules.REPLY_TEMPLATES[cat][0])
+        calls.append({**kw, "n": len(prompts)})
+        out = []
+        for messages in prompts:
+            text = messages[-1]["content"]
+            right = category_of[parse(text).text]
+            cat = right if "<FACE_" in text else ("playful" if right == "apologetic" else "apologetic")
+            out.append(SimpleNamespace(plain_text=rules.REPLY_TEMPLATES[cat][0]))
+        return out
 
     def choosing(model, tok, messages):
         """Right category with the motion tokens; without them, always 'apologetic' (cue-blind)."""
         text = messages[-1]["content"]
         return (category_of[parse(text).text], 5.0) if "<FACE_" in text else ("apologetic", 1.0)
 
-    monkeypatch.setattr(lm_eval.generate, "generate_reply", scripted)
+    monkeypatch.setattr(lm_eval.generate, "generate_replies", scripted)
     monkeypatch.setattr(lm_eval, "reply_choice", choosing)
     out = lm_eval.cue_reply_accuracy(model, tok, face_vq, body_vq, prompts + TEST, truth)
     assert out["n_prompts"] == 4 and len(out["rows"]) == 4  # the other rows are no prompts
@@ -265,13 +268,13 @@ def test_cue_reply_accuracy(setup, monkeypatch):
     assert out["cue_choice_accuracy_with_cues"] == 1.0 and out["cue_choice_accuracy_cues_masked"] == 0.5
     assert out["rows"][1]["choice_margin_with_cues"] == 5.0 and out["choice_too_long"] == 0
     assert out["cue_reply_chance"] == 0.5 and out["cue_reply_majority"] == 0.5
-    assert all(kw["do_sample"] is False for kw in calls) and len(calls) == 8
+    assert all(kw["do_sample"] is False for kw in calls) and [kw["n"] for kw in calls] == [8]  # one batch
     assert out["rows"][0]["truth"] == "playful" and out["rows"][0]["category_cues_masked"] == "apologetic"
     assert lm_eval.cue_reply_accuracy(model, tok, face_vq, body_vq, prompts, truth, max_prompts=1)["n_prompts"] == 1
 
     none = lm_eval.cue_reply_accuracy(model, tok, face_vq, body_vq, TEST, truth)
     assert none["n_prompts"] == 0 and math.isnan(none["cue_reply_accuracy_with_cues"])
-    assert math.isnan(none["cue_reply_accuracy_cues_masked"]) and len(calls) == 10  # nothing generated
+    assert math.isnan(none["cue_reply_accuracy_cues_masked"]) and [kw["n"] for kw in calls] == [8, 2]  # nothing more
     assert math.isnan(none["cue_choice_accuracy_with_cues"])
 
     def too_long(*a):

@@ -71,3 +71,27 @@ def test_demo_evaluation_in_two_processes_gives_the_serial_numbers(mars_run):
         assert parallel[k] == pytest.approx(v, nan_ok=True), k
     assert len(serial_tables["cues"]) > 0  # (NaN precisions: compare as JSON, where NaN equals NaN)
     assert json.dumps(parallel_tables["cues"]) == json.dumps(serial_tables["cues"])
+
+
+def test_association_replies_split_between_takers_sum_to_the_whole(mars_run):
+    """association_counts with a shared reply counter: whoever takes reply j, it is the same
+    reply (seed + j), so the summed counts of two takers equal one association()."""
+    import itertools
+
+    from mini_mars.lm_eval import association, association_counts, association_summary
+    from mini_mars.pipeline import build_training_pairs, load_mars
+    from venus_analysis.synthetic import generate_venus
+
+    data = generate_venus(6, 40.0, 1, progress=False)
+    mars = load_mars(mars_run / "mars")
+    pairs, _ = build_training_pairs(data, mars.face_vq, mars.body_vq, progress=False)
+    args = (mars.model, mars.tokenizer, mars.face_vq, mars.body_vq, pairs["test"])
+    whole = association(*args, max_replies=6, seed=3)
+    assert whole["n_replies"] == 6 and whole["n_triggers"] > 0
+    evens, odds = iter([0, 2, 4, 99]), iter([5, 1, 3, 6])  # out of order; j >= 6 stops a taker
+    parts = [association_counts(*args, max_replies=6, seed=3, next_reply=lambda it=it: next(it)) for it in (evens, odds)]
+    assert sum(sum(c[0] for c in p["model"].values()) for p in parts) == whole["n_triggers"]
+    assert json.dumps(association_summary(*parts)) == json.dumps(whole)
+    counter = itertools.count()  # one taker with the counter: all of it
+    assert json.dumps(association_summary(association_counts(*args, max_replies=6, seed=3,
+                                                             next_reply=lambda: next(counter)))) == json.dumps(whole)  # fmt: skip

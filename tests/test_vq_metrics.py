@@ -150,6 +150,25 @@ def test_mpjpe_of_a_shoulder_rotation():
     assert vm.joint_metrics([gt], [gt.copy()])["mpjpe"] == 0.0
 
 
+def test_joint_metrics_pool_utterances_without_velocity_across_them():
+    theta = 0.4
+    still = np.zeros((5, schema.BODY_TOKEN_DIM))
+    turned = still.copy()
+    turned[:, schema.token_joint_slice("left_shoulder")] = (0.0, 0.0, theta)
+    # utterance 1 reconstructed turned all along, utterance 2 exactly: the error jumps only
+    # between the two, which is no velocity error of either
+    m = vm.joint_metrics([still, still[:3]], [turned, still[:3].copy()])
+    one = vm.joint_metrics([still], [turned])
+    assert m["velocity_mpjpe"] == pytest.approx(0.0, abs=1e-12)
+    assert m["mpjpe"] == pytest.approx(one["mpjpe"] * 5 / 8)  # frames pooled: 5 wrong of 8
+    pg = vm.joint_positions([still, still[:3]])
+    assert pg.shape == (8, 36, 3) and np.allclose(pg[0], mf.joints_from_body(still[:1])[0, vm.MPJPE_JOINTS])
+    given = vm.joint_metrics([still, still[:3]], [turned, still[:3].copy()], gt_joints=pg)
+    assert given == m  # precomputed ground-truth joints: the same numbers
+    with pytest.raises(ValueError, match=r"joint positions must be \(8, 36, 3\)"):
+        vm.joint_metrics([still, still[:3]], [turned, still[:3].copy()], gt_joints=pg[:5])
+
+
 def test_a_finger_error_stays_in_the_hands():
     rng = np.random.default_rng(0)
     gt = rng.normal(0.0, 0.2, (12, schema.BODY_TOKEN_DIM))

@@ -242,12 +242,8 @@ def _train_part(part: str, preset: str, out: str, data_args: tuple | dict, steps
     # curve is train-vq's to show, and the evaluations in between cost the body tokenizer, the
     # longer part, 9 s of its 104 (cpu-mini); in the demo runs measured the last was the best
     n_steps = steps or preset_config(preset).vq_train.steps
-    # the body tokenizer, the longer part, trains until the face's process is done: its final
-    # metrics (the baselines' nearest-window search, the model's pass) take both cores, 3 s
-    # faster with the same numbers
-    final_threads = os.cpu_count() if one_thread and part == "body" else None
     result = train_tokenizer(generate_venus(**kw, progress=False), part, preset, out, steps=steps, progress=False,
-                             seed=kw.get("seed", 0), eval_every=n_steps, final_threads=final_threads)  # fmt: skip
+                             seed=kw.get("seed", 0), eval_every=n_steps)  # fmt: skip
     m = result.metrics
     return f"  {part}: test L1 {m['l1']:.4f} (mean pose {m.get('mean_pose_l1', float('nan')):.4f}), codebook use {m['codebook_usage']:.0%}"
 

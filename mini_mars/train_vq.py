@@ -185,7 +185,7 @@ RUN_FILES = ("best", "last", "log.json", "metrics.json", ckpt.CONFIG_FILE, ckpt.
 # ---------------------------------------------------------------------------------------
 def train_tokenizer(data, part: str, preset: str = "cpu-mini", out=None, *, steps: int | None = None,
                     resume: bool = False, device=None, progress: bool = True, stop_after: int | None = None,
-                    final_threads: int | None = None, **overrides) -> TrainResult:
+                    **overrides) -> TrainResult:
     """Train the ``part`` ("face" or "body") tokenizer of ``preset`` on ``data``.
 
     ``data``: a DatasetDict with train and test splits (``load_venus(source)``), or a source
@@ -193,9 +193,7 @@ def train_tokenizer(data, part: str, preset: str = "cpu-mini", out=None, *, step
     (any VQConfig / VQTrainConfig field, e.g. ``seed=1``, ``eval_every=50``, ``width=64``)
     change the preset. ``resume=True`` continues from ``out/last``. ``stop_after`` stops
     after that many steps without finishing, as if the run were killed (for tests and
-    demos of resuming). ``final_threads``: torch threads for the final test-split metrics
-    (default: those of training), e.g. when a process trains on one core of two and the
-    other is free by the end.
+    demos of resuming).
     """
     if part not in PARTS:
         raise ValueError(f"part must be one of {PARTS}; got {part!r}")
@@ -306,12 +304,7 @@ def train_tokenizer(data, part: str, preset: str = "cpu-mini", out=None, *, step
     # --- the end: the best model, its test metrics next to the baselines ----------------
     best_model = ckpt.load_weights(VQVAE(vcfg), out / "best").to(device).eval()
     ckpt.save_model_files(out, best_model, tcfg, preset)  # out/ itself is a tokenizer folder
-    threads = torch.get_num_threads()
-    torch.set_num_threads(final_threads or threads)
-    try:
-        metrics, table = final_metrics(best_model, test, train)
-    finally:
-        torch.set_num_threads(threads)
+    metrics, table = final_metrics(best_model, test, train)
     metrics = {**{k: float(v) for k, v in metrics.items()},
                "best_step": ckpt.read_json(out / "best" / ckpt.STATE_FILE)["step"], "steps": tcfg.steps}  # fmt: skip
     ckpt.write_json(out / "metrics.json", metrics)

@@ -199,20 +199,3 @@ def test_final_metrics_without_vq_metrics(face_run, synth, monkeypatch):
     metrics, table = train_vq.final_metrics(face_run.model, test, train)
     assert {"l1", "perplexity", "codebook_usage", "mean_pose_l1"} <= set(metrics) and "mean pose" in table
     assert metrics["l1"] == pytest.approx(face_run.metrics["l1"], rel=1e-4)
-
-
-def test_final_metrics_run_on_final_threads_and_training_threads_come_back(synth, tmp_path, monkeypatch):
-    from mini_mars import train_vq
-
-    seen, real = [], train_vq.final_metrics
-    monkeypatch.setattr(train_vq, "final_metrics", lambda *a: seen.append(torch.get_num_threads()) or real(*a))
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        run = train_tokenizer(synth, "face", "smoke", tmp_path / "a", steps=5, progress=False, final_threads=2)
-        assert seen == [2] and torch.get_num_threads() == 1  # 2 for the metrics, then back to training's 1
-        train_tokenizer(synth, "face", "smoke", tmp_path / "b", steps=5, progress=False)
-        assert seen == [2, 1]  # default: the training's threads
-    finally:
-        torch.set_num_threads(before)
-    assert run.metrics["l1"] > 0

@@ -43,6 +43,8 @@ measurable on one CPU. A 20-step ``train_lm`` call takes ~18-25 s in all.
 **Generation** (section 2): ``generate_reply`` end to end (chat template, sampling with the
 pairing processor, ``--reply-tokens`` new tokens forced with ``min_new_tokens``, parsing,
 decoding the pairs through cpu-mini face and body tokenizers): median of 5 or more runs.
+Then replies to up to 50 test prompts, one by one against ``generate_replies`` in batches
+of 32 (as the evaluation generates them), with a check that both give the same replies.
 """
 
 from __future__ import annotations
@@ -162,10 +164,11 @@ def bench_train(pairs, tok, args) -> None:
 # ---------------------------------------------------------------------------------------
 # Section 2: generation latency
 # ---------------------------------------------------------------------------------------
-def bench_generate(model, tok, n_tokens: int, repeats: int) -> None:
+def bench_generate(model, tok, n_tokens: int, repeats: int, prompts: list) -> None:
     """One reply of ``n_tokens`` new tokens (sampled, pairs enforced), parsed and decoded to
-    face and body motion by cpu-mini tokenizers: the whole ``generate_reply`` call."""
-    from mini_mars.generate import generate_reply
+    face and body motion by cpu-mini tokenizers: the whole ``generate_reply`` call. Then
+    the replies to ``prompts`` one by one against ``generate_replies`` in batches."""
+    from mini_mars.generate import generate_replies, generate_reply
     from mini_mars.vqvae import VQVAE
 
     face_vq, body_vq = (VQVAE(preset(PRESET).vq(part)).eval() for part in ("face", "body"))
@@ -184,6 +187,19 @@ def bench_generate(model, tok, n_tokens: int, repeats: int) -> None:
           f"+ parse + decode to motion, {repeats} runs")  # fmt: skip
     print(f"    latency {med * 1000:,.0f} ms median (min {min(times) * 1000:,.0f} ms); "
           f"{n_tokens / med:,.0f} tokens/s; target under 0.5 s: {'met' if med < 0.5 else 'NOT met'}")  # fmt: skip
+    # many replies: one by one (reply i with seed i) against batches, which must give the same replies
+    kw = dict(max_new_tokens=n_tokens, min_new_tokens=n_tokens)
+    t = time.perf_counter()
+    alone = [generate_reply(model, tok, face_vq, body_vq, p, seed=i, **kw) for i, p in enumerate(prompts)]
+    t_alone = time.perf_counter() - t
+    t = time.perf_counter()
+    batched = generate_replies(model, tok, face_vq, body_vq, prompts, seed=0, **kw)
+    t_batched = time.perf_counter() - t
+    same = sum(a.text == b.text for a, b in zip(alone, batched))
+    print(f"  {len(prompts)} replies of {n_tokens} new tokens to test prompts (+ parse + decode to motion):")
+    print(f"    one by one (generate_reply)             {t_alone:6.1f} s")
+    print(f"    in batches of 32 (generate_replies)      {t_batched:6.1f} s: {t_alone / t_batched:.1f}x faster; "
+          f"the same replies: {same} of {len(prompts)}")  # fmt: skip
 
 
 def main(argv=None) -> None:
@@ -224,7 +240,8 @@ def main(argv=None) -> None:
           f"{lcfg.intermediate_size}, vocab {len(tok):,}: {count_parameters(model):,} parameters")  # fmt: skip
     if not args.skip_train:
         bench_train(pairs, tok, args)
-    bench_generate(model, tok, args.reply_tokens, max(args.repeats, 5))
+    test_prompts = [row["messages"][:-1] for row in pairs["test"]][:50]  # system + user: what is answered
+    bench_generate(model, tok, args.reply_tokens, max(args.repeats, 5), test_prompts)
     print(f"(whole bench: {time.perf_counter() - t0:.0f} s)")
 
 

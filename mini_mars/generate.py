@@ -250,9 +250,9 @@ def generate_replies(model, tokenizer, face_vq, body_vq, prompts, *, mask_cues: 
     rounding of a padded batch's arithmetic, which can rarely tip a draw). Prompts are
     left-padded (each ends where its reply starts; the attention mask hides the padding)
     and batched by length, so that little is padded. One forward pass serves a whole batch
-    at each step: the cpu-mini model's 50 sampled evaluation replies take 3.7 s in batches of
-    32 instead of 11.6 s one by one (64: 6.2 s, as the growing key-value cache is copied at
-    every step)."""
+    at each step: the cpu-mini model's 50 sampled evaluation replies take 3.5-3.7 s in
+    batches of 32 instead of 9.6-11.6 s one by one (64: 6.2 s, as the growing key-value cache
+    is copied at every step)."""
     from tqdm.auto import tqdm
 
     device = device_of(model)

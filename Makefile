@@ -1,7 +1,7 @@
 # venus-mars: two commands for a fresh clone.
 #   make demo   set up .venv, install the package, run `venus-mars demo`
 #   make test   set up .venv with the dev extras, run the whole test suite (and the notebooks)
-# Other targets: make setup, make bench, make clean.
+# Other targets: make setup, make bench, make constraints, make clean.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,21 +12,30 @@ BIN := $(VENV)/bin
 #   make test TORCH_SPEC="torch==2.5.1"
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.venus-mars-installed
+# The versions CI last tested. On Python 3.11 (the tested one) setup installs exactly these, so a
+# fresh clone gets what was tested rather than whatever was released since; other Pythons, or
+#   make setup CONSTRAINTS=
+# take the newest versions pyproject.toml allows. To move to newer versions: `make clean`,
+# `make test CONSTRAINTS=`, and when it passes, `make constraints` (rewrites the file from $(VENV)).
+CONSTRAINTS ?= constraints-py311.txt
 
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench constraints clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 	@$(BIN)/python -c "import torch" 2>/dev/null && echo "torch already in $(VENV)" \
 		|| $(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -e ".[dev]"
+	@if [ -n "$(CONSTRAINTS)" ] && $(BIN)/python -c "import sys; sys.exit(sys.version_info[:2] != (3, 11))"; then \
+		echo "installing the versions CI tested ($(CONSTRAINTS))"; c="-c $(CONSTRAINTS)"; \
+	else echo "installing the newest versions pyproject.toml allows (no constraints for this Python)"; c=""; fi; \
+	$(BIN)/pip install --quiet $$c -e ".[dev]"
 	@touch $@
 
 setup: $(STAMP)
@@ -43,6 +52,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/extract.py
+
+constraints: $(STAMP)
+	@{ echo "# The versions CI last tested (Python $$($(BIN)/python -c 'import sys; print(*sys.version_info[:2], sep=".")'), $$(uname -s) $$(uname -m), $$(date +%F); torch is the Makefile's TORCH_SPEC)."; \
+	  sed -n '2,4p' $(CONSTRAINTS); \
+	  $(BIN)/pip list --format=freeze --exclude-editable 2>/dev/null | grep -v -i -E '^(torch|venus-mars|venus_mars|pip|setuptools|wheel)=='; } > $(CONSTRAINTS).tmp
+	@mv $(CONSTRAINTS).tmp $(CONSTRAINTS) && echo "wrote $(CONSTRAINTS)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -64,3 +64,29 @@ def test_no_hard_smplx_import_at_module_level():
 def test_console_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "mini_mars", "--help"], capture_output=True, text=True, check=True)
     assert "demo" in out.stdout and "data" in out.stdout
+
+
+def test_constraints_pin_every_dependency_inside_its_range():
+    """make setup installs the versions CI tested (constraints-py311.txt): every dependency and
+    dev extra is pinned there, to a version its range in pyproject.toml allows; torch is left
+    to the Makefile's TORCH_SPEC, and no line points at a local file or URL."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+    from packaging.version import Version
+
+    pins = {}
+    for line in (ROOT / "constraints-py311.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            assert re.fullmatch(r"[A-Za-z0-9._-]+==[0-9][A-Za-z0-9.+!-]*", line), f"not a name==version pin: {line!r}"
+            name, version = line.split("==")
+            pins[canonicalize_name(name)] = Version(version)
+    assert "torch" not in pins and "venus-mars" not in pins
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for req in map(Requirement, project["dependencies"] + project["optional-dependencies"]["dev"]):
+        if req.name == "torch":
+            continue
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{req.name} is not pinned in constraints-py311.txt"
+        assert pins[name] in req.specifier, f"{req.name}=={pins[name]} is outside pyproject's {req.specifier}"
+    assert "CONSTRAINTS ?= constraints-py311.txt" in (ROOT / "Makefile").read_text()

@@ -255,6 +255,9 @@ def generate_replies(model, tokenizer, face_vq, body_vq, prompts, *, mask_cues: 
     is copied at every step)."""
     from tqdm.auto import tqdm
 
+    if isinstance(prompts, str) or (len(prompts) and isinstance(prompts[0], dict)):
+        raise TypeError("generate_replies takes a list of prompts (each a text or a list of chat messages); "
+                        "for one prompt use generate_reply, or pass [prompt]")  # fmt: skip
     device = device_of(model)
     ids = [_prompt_ids(tokenizer, _messages(p, mask_cues), device)[0].tolist() for p in prompts]
     context = max_positions(model)

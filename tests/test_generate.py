@@ -75,6 +75,10 @@ def test_batched_replies_are_the_ones_generated_alone(setup):
     assert [r.text for r in cold] == [r.text for r in greedy]  # temperature 0 is the greedy reply
     with pytest.raises(ValueError, match=r"prompt 1 is \d+ tokens"):
         generate_replies(model, tok, face_vq, body_vq, ["hi", "Sorry, I know I am late. " * 120])
+    for one in ("hi", messages_for("hi")):  # one prompt where a list of prompts belongs: said, not misread
+        with pytest.raises(TypeError, match="list of prompts"):
+            generate_replies(model, tok, face_vq, body_vq, one)
+    assert generate_replies(model, tok, face_vq, body_vq, []) == []
 
 
 def test_gesture_for_says_the_given_words_in_order(setup):

@@ -519,14 +519,16 @@ def cue_reply_accuracy(model, tokenizer, face_vq, body_vq, pairs, truth, *, max_
     if not found:
         return out
     gen = {"do_sample": False, **gen}
-    conditions = (("with_cues", _prompt), ("cues_masked", lambda row: _masked(_prompt(row))))
-    asked = [msgs(row) for row, _ in found for _, msgs in conditions]  # prompt by prompt: with, without
-    replies = iter(generate.generate_replies(model, tokenizer, face_vq, body_vq, asked, progress=progress, **gen))
-    rows, too_long, asked = [], 0, iter(asked)
-    for row, p in tqdm(found, desc="cue-dependent replies: forced choice", unit="prompt", disable=not progress):
+    conditions = ("with_cues", "cues_masked")
+    asked = [(_prompt(row), _masked(_prompt(row))) for row, _ in found]  # per prompt: with, without the cues
+    flat = [msgs for pair in asked for msgs in pair]
+    replies = generate.generate_replies(model, tokenizer, face_vq, body_vq, flat, progress=progress, **gen)
+    rows, too_long = [], 0
+    for k, (row, p) in enumerate(tqdm(found, desc="cue-dependent replies: forced choice", unit="prompt",
+                                      disable=not progress)):  # fmt: skip
         r = {}
-        for cond, _ in conditions:
-            msgs, reply = next(asked), next(replies)
+        for c, (cond, msgs) in enumerate(zip(conditions, asked[k])):
+            reply = replies[2 * k + c]
             r[f"reply_{cond}"] = reply.plain_text
             r[f"category_{cond}"] = reply_category(reply.plain_text)
             try:
